@@ -1,0 +1,366 @@
+"""Delimited text tables (CSV, TSV, whitespace) read in bounded memory.
+
+The public interface is :mod:`site_builder.reader`; this module holds the text
+half so that neither file grows too long. Parsing is our own (the ``csv``
+module plus numpy conversion) rather than pandas, because we need what pandas
+does not give: the physical line number of a short or long row, ``#``
+comments in every dialect, and dtypes decided over the whole file so that every
+batch of one file has the same dtype and 64-bit ids stay exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from site_builder.errors import DataFileError
+
+#: Field separator of each text format; None means runs of whitespace.
+DELIMITERS: dict[str, str | None] = {"csv": ",", "tsv": "\t", "text": None}
+
+#: Rows converted at a time; bounds memory to this many rows of Python strings.
+CHUNK_ROWS = 65_536
+
+MISSING = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "None", "--")
+TRUE = ("True", "true", "TRUE")
+BOOLEAN = (*TRUE, "False", "false", "FALSE")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I)
+_WS_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+# Longer values are text: numpy would allocate n * maxlen * 4 bytes to test them.
+_MAX_NUMBER_LEN = 64
+
+
+@dataclass(frozen=True)
+class TextDialect:
+    """How one text table is laid out, found from its first lines."""
+
+    format: str
+    delimiter: str | None
+    has_header: bool
+    names: tuple[str, ...]
+
+    @property
+    def delimiter_label(self) -> str:
+        """The separator as pandas ``read_csv(sep=...)`` takes it."""
+        return self.delimiter if self.delimiter is not None else r"\s+"
+
+
+def sniff_text(head: bytes, at_eof: bool) -> str:
+    """Guess csv, tsv or text from the first bytes of a file.
+
+    Parameters
+    ----------
+    head
+        The first bytes of the file (a few tens of KiB).
+    at_eof
+        True when ``head`` is the whole file (its last line is complete).
+
+    Returns
+    -------
+    str
+        ``'csv'``, ``'tsv'`` or ``'text'``.
+
+    Raises
+    ------
+    DataFileError
+        If the bytes are not a UTF-8 text table; the message says why.
+    """
+    if not head.strip():
+        raise DataFileError("file is empty" if not head else "file holds only blank space")
+    if b"\x00" in head:
+        raise DataFileError("binary data, not a text table (it contains NUL bytes)")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if at_eof or err.start < len(head) - 3:
+            raise DataFileError(
+                f"not UTF-8 text (byte 0x{head[err.start]:02x} at offset {err.start}); "
+                "if this is a text table, save it as UTF-8"
+            ) from None
+        text = head[: err.start].decode("utf-8")  # a character cut at the end of the sample
+    lines = text.removeprefix("\ufeff").splitlines()
+    if not at_eof and len(lines) > 1:
+        lines = lines[:-1]
+    control = sum(1 for c in text if c < " " and c not in "\t\n\r\f")
+    if control > len(text) / 100:
+        raise DataFileError("binary data, not a text table (it contains control characters)")
+    content = [line for line in lines if _is_content(line, None)][:50]
+    if content and content[0].lstrip().startswith("<"):
+        raise DataFileError(
+            "an HTML or XML document, not a table; if it was downloaded, the server may "
+            "have sent a login or error page: check the URL and your token"
+        )
+    return _pick_format(content)
+
+
+def _pick_format(lines: Sequence[str]) -> str:
+    """The separator that splits most lines into the same number (> 1) of fields."""
+    best, best_share = "text", 0.0
+    for fmt in ("tsv", "csv", "text"):  # a tab in every line is rarer by chance than a comma
+        delimiter = DELIMITERS[fmt]
+        try:
+            if delimiter is None:
+                counts = [len(_split(line, None)) for line in lines]
+            else:
+                reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
+                counts = [len(record) for record in reader]
+        except csv.Error:
+            continue
+        mode = max(set(counts), key=counts.count, default=0)
+        share = counts.count(mode) / len(counts) if mode > 1 else 0.0
+        if share > best_share:
+            best, best_share = fmt, share
+    return best
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is not None:
+        return next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+    if '"' not in line:
+        return line.split()
+    return [q.replace('""', '"') if q or not plain else plain for q, plain in _WS_TOKEN.findall(line)]
+
+
+def _is_content(line: str, delimiter: str | None) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return delimiter == "\t" and "\t" in line  # a TSV row of empty fields
+    return not stripped.startswith("#")
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Physical lines with their 1-based numbers, checked to be UTF-8 text."""
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if b"\x00" in raw:
+                raise DataFileError(
+                    f"line {lineno}: contains NUL bytes: this is binary data, not a text table; "
+                    "is the 'format' field right?"
+                )
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFileError(
+                    f"line {lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x}); "
+                    "save the file as UTF-8"
+                ) from None
+            yield lineno, (line.removeprefix("\ufeff") if lineno == 1 else line)
+
+
+def _iter_records(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
+    """Every non-comment, non-blank record (header included) with its line number."""
+    lines = ((n, s) for n, s in _iter_lines(path) if _is_content(s, delimiter))
+    if delimiter is None:
+        for lineno, line in lines:
+            yield lineno, _split(line, None)
+        return
+    current = [0]
+
+    def feed() -> Iterator[str]:
+        for lineno, line in lines:
+            current[0] = lineno
+            yield line
+
+    # csv.reader pulls exactly the lines of one record, so current[0] is the
+    # record's last line (its only line unless a quoted field spans lines).
+    reader = csv.reader(feed(), delimiter=delimiter, skipinitialspace=True)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataFileError(f"line {current[0]}: cannot parse: {err}") from None
+        yield current[0], fields
+
+
+def load_dialect(path: Path, format: str) -> TextDialect:
+    """Read the first records of a text table: separator, header and column names.
+
+    Raises
+    ------
+    DataFileError
+        If the file has no header or data, or the header repeats a name.
+    """
+    delimiter = DELIMITERS[format]
+    with contextlib.closing(_iter_records(path, delimiter)) as records:
+        first = next(records, None)
+        second = next(records, None)
+    if first is None:
+        raise DataFileError("no header and no data: the file holds only comments and blank lines")
+    lineno, fields = first
+    if not _looks_like_header(fields, second[1] if second else None):
+        names = tuple(f"col{i}" for i in range(1, len(fields) + 1))
+        return TextDialect(format, delimiter, False, names)
+    names = tuple(name.strip() or f"col{i}" for i, name in enumerate(fields, 1))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataFileError(
+                f"line {lineno}: column name {name!r} appears twice in the header; rename one"
+            )
+        seen.add(name)
+    return TextDialect(format, delimiter, True, names)
+
+
+def _is_number(value: str) -> bool:
+    return _NUMBER.fullmatch(value.strip()) is not None
+
+
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    numeric = [_is_number(v) for v in first]
+    if all(n or v.strip() in MISSING for n, v in zip(numeric, first, strict=True)):
+        return False
+    if not any(numeric) or second is None:
+        return True
+    # Mixed line: a header if some column is a name here and a number below.
+    return any(not n and _is_number(v) for n, v in zip(numeric, second, strict=False))
+
+
+def iter_rows(path: Path, dialect: TextDialect) -> Iterator[tuple[int, list[str]]]:
+    """Data records with their line numbers, each checked to have one field per column."""
+    width = len(dialect.names)
+    records = _iter_records(path, dialect.delimiter)
+    if dialect.has_header:
+        next(records, None)
+    for lineno, fields in records:
+        if len(fields) != width:
+            where = "the header" if dialect.has_header else "the first row"
+            sep = {",": "','", "\t": "a tab"}.get(dialect.delimiter or "", "spaces")
+            raise DataFileError(
+                f"line {lineno}: expected {width} fields (as in {where}), found {len(fields)}; "
+                f"fix the row, or quote values that contain {sep}"
+            )
+        yield lineno, fields
+
+
+def _classify(values: Sequence[str]) -> tuple[str, bool]:
+    """Kind of one column chunk ('none', 'bool', 'int', 'float' or 'str') and whether values are missing."""
+    if max(map(len, values), default=0) > _MAX_NUMBER_LEN:
+        return "str", False
+    arr = np.array(values, dtype=str)
+    missing = np.isin(arr, MISSING)
+    present = arr[~missing]
+    has_missing = bool(missing.any())
+    if present.size == 0:
+        return "none", has_missing
+    for kind, dtype in (("int", np.int64), ("float", np.float64)):
+        try:
+            present.astype(dtype)
+        except (ValueError, OverflowError):
+            continue
+        return kind, has_missing
+    if np.isin(present, BOOLEAN).all():
+        return "bool", has_missing
+    return "str", has_missing
+
+
+def _merge(a: str, b: str) -> str:
+    if a == b or b == "none":
+        return a
+    if a == "none":
+        return b
+    return "float" if {a, b} == {"int", "float"} else "str"
+
+
+def _final_dtype(kind: str, missing: bool, num_rows: int) -> str:
+    if kind == "none":
+        return "float64" if num_rows else "str"
+    if kind == "int":
+        return "float64" if missing else "int64"  # no integer NaN; see reader docs
+    if kind == "bool":
+        return "str" if missing else "bool"
+    return {"float": "float64", "str": "str"}[kind]
+
+
+def _infer(rows: Sequence[list[str]], width: int) -> tuple[list[str], list[bool]]:
+    kinds, missing = ["none"] * width, [False] * width
+    for i, values in enumerate(zip(*rows, strict=True)):
+        kinds[i], missing[i] = _classify(values)
+    return kinds, missing
+
+
+def scan(path: Path, dialect: TextDialect) -> tuple[int, tuple[str, ...]]:
+    """Count the data rows and decide every column's dtype in one chunked pass.
+
+    Returns
+    -------
+    tuple
+        ``(num_rows, dtypes)`` with one numpy dtype name (or ``'str'``) per column.
+    """
+    width = len(dialect.names)
+    kinds, missing = ["none"] * width, [False] * width
+    num_rows = 0
+    with contextlib.closing(iter_rows(path, dialect)) as rows:
+        while chunk := [fields for _, fields in islice(rows, CHUNK_ROWS)]:
+            num_rows += len(chunk)
+            chunk_kinds, chunk_missing = _infer(chunk, width)
+            kinds = [_merge(a, b) for a, b in zip(kinds, chunk_kinds, strict=True)]
+            missing = [a or b for a, b in zip(missing, chunk_missing, strict=True)]
+    return num_rows, tuple(_final_dtype(k, m, num_rows) for k, m in zip(kinds, missing, strict=True))
+
+
+def _convert(values: Sequence[str], dtype: str) -> np.ndarray:
+    if dtype == "str":
+        return np.array(values, dtype=object)
+    arr = np.array(values, dtype=str)
+    if dtype == "int64":
+        return arr.astype(np.int64)  # parses the digits: exact beyond 2**53
+    if dtype == "bool":
+        return np.isin(arr, TRUE)
+    missing = np.isin(arr, MISSING)
+    out = np.full(arr.shape, np.nan)
+    out[~missing] = arr[~missing].astype(np.float64)
+    return out
+
+
+def _convert_rows(
+    rows: Sequence[list[str]], dialect: TextDialect, dtypes: Sequence[str], columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    index = {name: i for i, name in enumerate(dialect.names)}
+    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(dialect.names)
+    return {name: _convert(by_column[index[name]], dtypes[index[name]]) for name in columns}
+
+
+def iter_text_batches(
+    path: Path,
+    dialect: TextDialect,
+    dtypes: Sequence[str],
+    columns: Sequence[str],
+    batch_rows: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yield dicts of column arrays of at most ``batch_rows`` rows, in file order."""
+    with contextlib.closing(iter_rows(path, dialect)) as rows:
+        while True:
+            pieces: list[dict[str, np.ndarray]] = []
+            taken = 0
+            while taken < batch_rows:
+                chunk = [f for _, f in islice(rows, min(CHUNK_ROWS, batch_rows - taken))]
+                if not chunk:
+                    break
+                pieces.append(_convert_rows(chunk, dialect, dtypes, columns))
+                taken += len(chunk)
+            if not pieces:
+                return
+            if len(pieces) == 1:
+                yield pieces[0]
+            else:
+                yield {name: np.concatenate([p[name] for p in pieces]) for name in columns}
+            if taken < batch_rows:
+                return
+
+
+def read_text_head(path: Path, dialect: TextDialect, n: int) -> dict[str, np.ndarray]:
+    """The first ``n`` rows, with dtypes decided from these rows alone (no full pass)."""
+    with contextlib.closing(iter_rows(path, dialect)) as rows:
+        chunk = [fields for _, fields in islice(rows, n)]
+    kinds, missing = _infer(chunk, len(dialect.names))
+    dtypes = [_final_dtype(k, m, len(chunk)) for k, m in zip(kinds, missing, strict=True)]
+    return _convert_rows(chunk, dialect, dtypes, dialect.names)
