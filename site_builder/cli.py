@@ -81,9 +81,38 @@ def validate(ctx: click.Context, ids: tuple[str, ...], no_data: bool, strict: bo
     ctx.exit(0 if ok else 1)
 
 
-def _bar(items):
-    with click.progressbar(items, label="checking products", file=sys.stderr, show_pos=True) as bar:
+def _bar(items, total: int):
+    with click.progressbar(items, length=total, label="checking products", file=sys.stderr,
+                           show_pos=True) as bar:
         yield from bar
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
+              show_default=True, help="Folder to write the site into.")
+@click.option("--strict", is_flag=True, help="Fail on any warning of the site build (e.g. a broken link).")
+@click.pass_context
+def build(ctx: click.Context, out: Path, strict: bool) -> None:
+    """Build the static website from the catalogue's metadata (no data needed)."""
+    from .site import build_site
+
+    root = _root(ctx)
+    result = build_site(root, out if out.is_absolute() else Path.cwd() / out, strict=strict)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"built {result.pages} pages ({result.products} products) into {result.out}", err=True)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
+              show_default=True, help="Built site to serve (run `pz build` first).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+def serve(out: Path, host: str, port: int) -> None:
+    """Serve a built site locally (Ctrl-C stops)."""
+    from .site import serve_site
+
+    serve_site(out, host=host, port=port)
 
 
 @cli.command("list")

@@ -80,7 +80,8 @@ def count_summary(issues: Sequence[Issue], checked: int, strict: bool = False) -
     """One line such as ``3 errors, 1 warning in 2 products (12 checked)``."""
     errors = sum(1 for i in issues if i.severity == ERROR)
     warnings = len(issues) - errors
-    products = len({i.product or i.path for i in issues})
+    products = len({i.product for i in issues if i.product})
+    settings = any(i.product is None for i in issues)
     if not issues:
         return f"ok: {checked} product{'s' * (checked != 1)} checked, no problems"
     parts = []
@@ -89,7 +90,10 @@ def count_summary(issues: Sequence[Issue], checked: int, strict: bool = False) -
     if warnings:
         label = "warning" + "s" * (warnings != 1)
         parts.append(f"{warnings} {label}" + (" (errors under --strict)" if strict else ""))
-    where = f"{products} product{'s' * (products != 1)}" if products else "the catalogue"
+    places = [f"{products} product{'s' * (products != 1)}"] if products else []
+    if settings:
+        places.insert(0, "catalog.yaml")
+    where = " and ".join(places)
     return f"{', '.join(parts)} in {where} ({checked} checked)"
 
 

@@ -59,7 +59,12 @@ class ColumnInfo:
 
 @dataclass(frozen=True)
 class TableInfo:
-    """Schema and size of one table; ``table`` is the FITS HDU or HDF5 path used."""
+    """Schema and size of one table.
+
+    ``table`` is the FITS HDU name (or index), HDF5 path or VOTable TABLE
+    actually read; ``delimiter`` (as pandas ``sep``) and ``has_header`` are
+    set for text tables only.
+    """
 
     format: str
     columns: tuple[ColumnInfo, ...]
@@ -239,8 +244,8 @@ def iter_batches(
     path, fmt = _prepare(path, format, table)
     if fmt in TEXT_FORMATS:
         dialect = textreader.load_dialect(path, fmt)
-        _, dtypes = textreader.scan(path, dialect)
         names = _check_columns(columns, dialect.names)
+        _, dtypes = textreader.scan(path, dialect)
         yield from textreader.iter_text_batches(path, dialect, dtypes, names, batch_rows)
         return
     info = _BACKENDS[fmt][0](path, table)
@@ -435,17 +440,23 @@ def _arrow_to_numpy(array: pa.Array) -> np.ndarray:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     t = array.type
-    if pa.types.is_fixed_size_list(t) and array.null_count == 0:
-        shape: tuple[int, ...] = ()
-        values = array
-        while pa.types.is_fixed_size_list(values.type):
-            shape += (values.type.list_size,)
-            values = values.flatten()
-        return _arrow_to_numpy(values).reshape(len(array), *shape)
+    if pa.types.is_fixed_size_list(t):
+        size = t.list_size
+        flat = array.values.slice(array.offset * size, len(array) * size)
+        inner = _arrow_to_numpy(flat)
+        out = inner.reshape(len(array), size, *inner.shape[1:])
+        if not array.null_count:
+            return out
+        rows = array.is_null().to_numpy(zero_copy_only=False)
+        if out.dtype.kind in "fc":
+            out[rows] = np.nan
+            return out
+        return np.ma.MaskedArray(out, mask=np.broadcast_to(rows.reshape(-1, *[1] * (out.ndim - 1)), out.shape))
     if (pa.types.is_integer(t) or pa.types.is_boolean(t)) and array.null_count:
-        data = pc.fill_null(array, False if pa.types.is_boolean(t) else 0).to_numpy()
-        return np.ma.MaskedArray(data, mask=array.is_null().to_numpy(zero_copy_only=False))
-    return _finish(array.to_numpy(zero_copy_only=False))
+        data = pc.fill_null(array, False if pa.types.is_boolean(t) else 0)
+        mask = array.is_null().to_numpy(zero_copy_only=False)
+        return np.ma.MaskedArray(data.to_numpy(zero_copy_only=False, writable=True), mask=mask)
+    return _finish(array.to_numpy(zero_copy_only=False, writable=True))  # callers may write
 
 
 # --- FITS --------------------------------------------------------------------
@@ -460,39 +471,34 @@ def _fits_open(path: Path) -> Any:
         raise DataFileError(f"cannot open the FITS file ({err})") from None
 
 
-def _is_fits_table(hdu: Any) -> bool:
+def _fits_select(hdul: Any, table: str | None) -> tuple[str, int]:
+    """The label and index of the binary table HDU to read."""
     from astropy.io import fits
 
-    tables = (fits.BinTableHDU, fits.TableHDU)
-    return isinstance(hdu, tables) and not isinstance(hdu, fits.CompImageHDU)
-
-
-def _fits_select(hdul: Any, table: str | None) -> tuple[str, Any]:
     hdus = list(hdul)
 
-    def label(i: int) -> str:
-        return hdus[i].name or str(i)
+    def is_table(hdu: Any) -> bool:  # compressed images are BINTABLEs on disk
+        return isinstance(hdu, fits.BinTableHDU) and not isinstance(hdu, fits.CompImageHDU)
 
     def describe(i: int) -> str:
-        hdu = hdus[i]
-        if _is_fits_table(hdu):
-            rows = hdu.header.get("NAXIS2", 0)
-            return f"{i} {hdu.name!r} (table, {rows} row{'s' * (rows != 1)})"
+        hdu, rows = hdus[i], hdus[i].header.get("NAXIS2", 0)
+        if is_table(hdu) or isinstance(hdu, fits.TableHDU):
+            kind = "table" if is_table(hdu) else "ASCII table, not supported"
+            return f"{i} {hdu.name!r} ({kind}, {rows} row{'s' * (rows != 1)})"
         shape = f"shape {hdu.shape}" if hdu.header.get("NAXIS", 0) else "empty"
         return f"{i} {hdu.name!r} (image, {shape})"
 
     listing = "; ".join(describe(i) for i in range(len(hdus)))
     if table is None:
-        for i, hdu in enumerate(hdus):
-            if _is_fits_table(hdu):
-                return label(i), hdu
-        images = [i for i, h in enumerate(hdus) if h.header.get("NAXIS", 0)]
-        what = f"holds an image ({describe(images[0])}) but" if images else ""
-        raise DataFileError(
-            f"the FITS file {what} has no table HDU (BINTABLE or TABLE); only FITS tables can "
-            f"be read; HDUs: {listing}"
-        )
-    if table.isdigit():
+        index = next((i for i, hdu in enumerate(hdus) if is_table(hdu)), -1)
+        if index < 0:
+            images = [i for i, h in enumerate(hdus) if h.header.get("NAXIS", 0)]
+            what = f"holds an image ({describe(images[0])}) but " if images else ""
+            raise DataFileError(
+                f"the FITS file {what}has no binary table HDU (BINTABLE); only FITS tables "
+                f"can be read; HDUs: {listing}"
+            )
+    elif table.isdigit():
         index = int(table)
     else:
         index = next((i for i, h in enumerate(hdus) if h.name.upper() == table.upper()), -1)
@@ -500,37 +506,94 @@ def _fits_select(hdul: Any, table: str | None) -> tuple[str, Any]:
         raise DataFileError(
             f"no HDU {table!r} in the FITS file; set 'table' to one of its tables (HDUs: {listing})"
         )
-    if not _is_fits_table(hdus[index]):
+    if not is_table(hdus[index]):
         raise DataFileError(
-            f"HDU {describe(index)} is not a table; set 'table' to a table HDU (HDUs: {listing})"
+            f"HDU {describe(index)} is not a binary table; set 'table' to a table HDU "
+            f"(HDUs: {listing})"
         )
-    return label(index), hdus[index]
+    name = hdus[index].name  # the label is the name, unless another HDU shares it
+    unique = name and sum(h.name == name for h in hdus) == 1
+    return (name if unique else str(index)), index
 
 
-def _fits_column(rec: Any, name: str) -> np.ndarray:
-    arr = rec.field(name)
-    if getattr(arr, "dtype", None) is not None and arr.dtype.kind == "U":
-        arr = np.char.rstrip(np.asarray(arr))  # FITS pads strings with blanks
-    return _finish(np.array(arr, copy=True))  # no view may outlive the memory map
+@dataclass(frozen=True)
+class _FitsTable:
+    """A binary table's raw rows and heap, memory-mapped (big-endian, unconverted)."""
+
+    label: str
+    rows: np.ndarray
+    heap: np.ndarray | None
+    columns: dict[str, tuple[str, Any]]  # name -> (raw field, astropy Column)
+
+
+def _fits_table(path: Path, table: str | None) -> _FitsTable:
+    # We map the rows ourselves: astropy's FITS_rec converts and caches whole
+    # columns even when only a slice is asked for, so it cannot stream.
+    with _fits_open(path) as hdul:
+        label, index = _fits_select(hdul, table)
+        header, coldefs = hdul[index].header, hdul[index].columns
+        start = hdul.fileinfo(index)["datLoc"]
+    dtype = coldefs.dtype.newbyteorder(">")
+    width, n = header["NAXIS1"], header["NAXIS2"]
+    if dtype.itemsize != width:
+        raise DataFileError(f"FITS HDU {label!r}: NAXIS1 = {width} does not match its TFORMn columns")
+    rows = np.memmap(path, dtype, "r", start, (n,)) if n else np.zeros(0, dtype)
+    heap_start = header.get("THEAP", width * n)
+    heap_size = width * n + header.get("PCOUNT", 0) - heap_start
+    heap = np.memmap(path, np.uint8, "r", start + heap_start, (heap_size,)) if heap_size > 0 else None
+    columns = {col.name: (field, col) for field, col in zip(dtype.names, coldefs, strict=True)}
+    return _FitsTable(label, rows, heap, columns)
+
+
+_FITS_OFFSET_INTS = {("B", -128): "i1", ("I", 2**15): "u2", ("J", 2**31): "u4", ("K", 2**63): "u8"}
+
+
+def _fits_values(raw: np.ndarray, letter: str, col: Any) -> np.ndarray:
+    """Convert raw FITS values of one column (TFORM letter) to what a reader yields."""
+    if letter == "L":
+        return raw == ord("T")
+    if letter == "X":
+        bits = np.unpackbits(raw.reshape(len(raw), -1), axis=1)
+        return bits[:, : col.format.repeat].astype(bool)
+    if letter == "A":
+        return np.char.rstrip(np.char.decode(raw, "ascii", "replace"), " \x00").astype(object)
+    native = np.array(raw, dtype=raw.dtype.newbyteorder("="))  # a copy, never a view of the map
+    scale, zero = col.bscale, col.bzero
+    if scale in (None, 1) and (letter, zero) in _FITS_OFFSET_INTS:  # unsigned ints, and int8
+        unsigned = native.view(f"u{native.itemsize}")
+        top = unsigned.dtype.type(1 << (8 * native.itemsize - 1))
+        return (unsigned ^ top).view(_FITS_OFFSET_INTS[letter, zero])
+    if scale not in (None, 1) or zero not in (None, 0):
+        return native * float(scale or 1) + float(zero or 0)
+    return native
+
+
+def _fits_column(t: _FitsTable, name: str, start: int, stop: int) -> np.ndarray:
+    field, col = t.columns[name]
+    raw = t.rows[field][start:stop]
+    if col.format.format not in "PQ":
+        return _fits_values(raw, col.format.format, col)
+    inner = col.format.recformat  # variable-length arrays: (count, offset) into the heap
+    dtype = np.dtype(">" + inner.dtype)
+    out = np.empty(len(raw), dtype=object)
+    for i, (count, offset) in enumerate(raw):
+        values = t.heap[offset : offset + count * dtype.itemsize].view(dtype)
+        out[i] = _fits_values(values, inner.format, col)
+    return out
 
 
 def _fits_info(path: Path, table: str | None) -> TableInfo:
-    with _fits_open(path) as hdul:
-        label, hdu = _fits_select(hdul, table)
-        sample = hdu.data[:1]  # memory-mapped: reads the header and at most one row
-        columns = tuple(_column_info(n, _fits_column(sample, n)) for n in hdu.columns.names)
-        return TableInfo("fits", columns, int(hdu.header["NAXIS2"]), label)
+    t = _fits_table(path, table)
+    columns = tuple(_column_info(n, _fits_column(t, n, 0, 1)) for n in t.columns)
+    return TableInfo("fits", columns, len(t.rows), t.label)
 
 
 def _fits_batches(
     path: Path, info: TableInfo, columns: list[str], batch_rows: int
 ) -> Iterator[dict[str, np.ndarray]]:
-    with _fits_open(path) as hdul:
-        _, hdu = _fits_select(hdul, info.table)
-        data = hdu.data
-        for start in range(0, info.num_rows, batch_rows):
-            rec = data[start : start + batch_rows]
-            yield {name: _fits_column(rec, name) for name in columns}
+    t = _fits_table(path, info.table)
+    for start in range(0, len(t.rows), batch_rows):
+        yield {name: _fits_column(t, name, start, start + batch_rows) for name in columns}
 
 
 # --- HDF5 --------------------------------------------------------------------

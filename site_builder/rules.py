@@ -11,6 +11,7 @@ reported by the schema and is skipped here.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -52,13 +53,16 @@ def _list_of_dicts(value: Any) -> list[tuple[int, dict]]:
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
-def check_product(source: ProductSource, ctx: CatalogContext) -> list[Issue]:
-    """Every rule of one product that does not need its data files."""
+#: Top-level fields that refer to other products or to catalog.yaml.
+REFERENCE_FIELDS = ("id", "product_type", "release", "validation_set", "superseded_by", "provenance")
+
+
+def check_product(source: ProductSource) -> list[Issue]:
+    """Every rule of one product that needs neither its data nor other products."""
     rep = _Reporter(source)
     data = source.data
     _check_identity(rep, data)
     _check_type_rules(rep, data)
-    _check_references(rep, data, ctx)
     _check_files(rep, data)
     _check_columns(rep, data)
     _check_description(rep, data)
@@ -117,6 +121,13 @@ def _check_type_rules(rep: _Reporter, data: dict) -> None:
                     rule="type.roles")
 
 
+def check_references(source: ProductSource, ctx: CatalogContext) -> list[Issue]:
+    """References to releases and other products resolve (reads only REFERENCE_FIELDS)."""
+    rep = _Reporter(source)
+    _check_references(rep, source.data, ctx)
+    return rep.issues
+
+
 def _check_references(rep: _Reporter, data: dict, ctx: CatalogContext) -> None:
     release = data.get("release")
     if isinstance(release, str) and release not in ctx.releases:
@@ -165,8 +176,23 @@ def check_relative_path(text: str) -> str | None:
 
 
 def resolve_inside(folder: Path, text: str) -> Path | None:
-    """The file ``text`` in ``folder``, or None when a symlink takes it outside."""
+    """The file ``text`` in ``folder``, or None when a symlink takes it outside.
+
+    ``text`` has passed :func:`check_relative_path`, so only a symlink among
+    its components can lead out; resolving the whole path is needed only then
+    (one lstat per component instead of one per component of the absolute path).
+    """
     target = folder / text
+    current = str(folder)
+    for part in text.split("/"):
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                break
+        except OSError:
+            return target  # does not exist (yet): nothing to escape through
+    else:
+        return target
     real = Path(os.path.realpath(target))
     base = Path(os.path.realpath(folder))
     return target if real == base or base in real.parents else None

@@ -29,12 +29,11 @@ DELIMITERS: dict[str, str | None] = {"csv": ",", "tsv": "\t", "text": None}
 CHUNK_ROWS = 65_536
 
 MISSING = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "None", "--")
-TRUE = ("True", "true", "TRUE")
-BOOLEAN = (*TRUE, "False", "false", "FALSE")
+_MISSING = frozenset(MISSING)
+_TRUE = frozenset(("True", "true", "TRUE"))
+_BOOLEAN = _TRUE | {"False", "false", "FALSE"}
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I)
 _WS_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
-# Longer values are text: numpy would allocate n * maxlen * 4 bytes to test them.
-_MAX_NUMBER_LEN = 64
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def sniff_text(head: bytes, at_eof: bool) -> str:
     control = sum(1 for c in text if c < " " and c not in "\t\n\r\f")
     if control > len(text) / 100:
         raise DataFileError("binary data, not a text table (it contains control characters)")
-    content = [line for line in lines if _is_content(line, None)][:50]
+    content = [line for line in lines if line.strip() and not line.lstrip().startswith("#")][:50]
     if content and content[0].lstrip().startswith("<"):
         raise DataFileError(
             "an HTML or XML document, not a table; if it was downloaded, the server may "
@@ -128,35 +127,41 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return [q.replace('""', '"') if q or not plain else plain for q, plain in _WS_TOKEN.findall(line)]
 
 
-def _is_content(line: str, delimiter: str | None) -> bool:
-    stripped = line.strip()
-    if not stripped:
-        return delimiter == "\t" and "\t" in line  # a TSV row of empty fields
-    return not stripped.startswith("#")
+def _iter_lines(path: Path, delimiter: str | None) -> Iterator[tuple[int, str]]:
+    """Non-comment, non-blank physical lines with their 1-based numbers."""
+    tsv = delimiter == "\t"
+    try:
+        # newline="" keeps quoted line breaks for csv and splits on \r too.
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            for lineno, line in enumerate(f, 1):
+                stripped = line.strip()
+                # A blank TSV line with tabs is a row of empty fields, not a blank line.
+                if (stripped and stripped[0] != "#") or (tsv and not stripped and "\t" in line):
+                    if "\x00" in line:
+                        raise DataFileError(
+                            f"line {lineno}: contains NUL bytes: this is binary data, not a text "
+                            "table; is the 'format' field right?"
+                        )
+                    yield lineno, line
+    except UnicodeDecodeError:
+        raise DataFileError(
+            f"line {_first_bad_utf8_line(path)}: not valid UTF-8; save the file as UTF-8"
+        ) from None
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Physical lines with their 1-based numbers, checked to be UTF-8 text."""
+def _first_bad_utf8_line(path: Path) -> int:
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
-            if b"\x00" in raw:
-                raise DataFileError(
-                    f"line {lineno}: contains NUL bytes: this is binary data, not a text table; "
-                    "is the 'format' field right?"
-                )
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataFileError(
-                    f"line {lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x}); "
-                    "save the file as UTF-8"
-                ) from None
-            yield lineno, (line.removeprefix("\ufeff") if lineno == 1 else line)
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return 0
 
 
 def _iter_records(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
     """Every non-comment, non-blank record (header included) with its line number."""
-    lines = ((n, s) for n, s in _iter_lines(path) if _is_content(s, delimiter))
+    lines = _iter_lines(path, delimiter)
     if delimiter is None:
         for lineno, line in lines:
             yield lineno, _split(line, None)
@@ -241,23 +246,28 @@ def iter_rows(path: Path, dialect: TextDialect) -> Iterator[tuple[int, list[str]
         yield lineno, fields
 
 
+def _parse(values: Sequence[str], dtype: type) -> np.ndarray | None:
+    """Numbers from text (numpy calls int() or float() on each value), or None."""
+    try:
+        return np.array(values, dtype=dtype)  # int64 from the digits: exact beyond 2**53
+    except (ValueError, OverflowError):
+        return None
+
+
 def _classify(values: Sequence[str]) -> tuple[str, bool]:
     """Kind of one column chunk ('none', 'bool', 'int', 'float' or 'str') and whether values are missing."""
-    if max(map(len, values), default=0) > _MAX_NUMBER_LEN:
-        return "str", False
-    arr = np.array(values, dtype=str)
-    missing = np.isin(arr, MISSING)
-    present = arr[~missing]
-    has_missing = bool(missing.any())
-    if present.size == 0:
-        return "none", has_missing
     for kind, dtype in (("int", np.int64), ("float", np.float64)):
-        try:
-            present.astype(dtype)
-        except (ValueError, OverflowError):
-            continue
-        return kind, has_missing
-    if np.isin(present, BOOLEAN).all():
+        if _parse(values, dtype) is not None:
+            return kind, False
+    present = [v for v in values if v.strip() not in _MISSING]
+    has_missing = len(present) < len(values)
+    if not present:
+        return "none", has_missing
+    if has_missing:
+        for kind, dtype in (("int", np.int64), ("float", np.float64)):
+            if _parse(present, dtype) is not None:
+                return kind, has_missing
+    if all(v in _BOOLEAN for v in present):
         return "bool", has_missing
     return "str", has_missing
 
@@ -310,15 +320,13 @@ def scan(path: Path, dialect: TextDialect) -> tuple[int, tuple[str, ...]]:
 def _convert(values: Sequence[str], dtype: str) -> np.ndarray:
     if dtype == "str":
         return np.array(values, dtype=object)
-    arr = np.array(values, dtype=str)
-    if dtype == "int64":
-        return arr.astype(np.int64)  # parses the digits: exact beyond 2**53
     if dtype == "bool":
-        return np.isin(arr, TRUE)
-    missing = np.isin(arr, MISSING)
-    out = np.full(arr.shape, np.nan)
-    out[~missing] = arr[~missing].astype(np.float64)
-    return out
+        return np.fromiter((v in _TRUE for v in values), bool, len(values))
+    arr = _parse(values, np.int64 if dtype == "int64" else np.float64)
+    if arr is not None:
+        return arr
+    nan = float("nan")
+    return np.fromiter((nan if v.strip() in _MISSING else float(v) for v in values), np.float64, len(values))
 
 
 def _convert_rows(

@@ -43,13 +43,20 @@ _TAG_HINT = "remove the '!' tag and write the value as plain text (quote it if n
 _MAX_NODES = 200_000
 
 
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """A loader whose only implicit tags are YAML 1.2 core ones (see _scalar)."""
+    """A loader that resolves no implicit tag: _scalar decides from the plain text.
 
+    PyYAML's resolver runs a dozen regular expressions in Python for every
+    scalar; skipping it halves the parse time of a product.yaml.
+    """
 
-# Resolve no implicit tag at parse time: _scalar decides from the plain text,
-# which also keeps the Python-side resolver out of the hot path.
-_Loader.yaml_implicit_resolvers = {}
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
 class YamlError(Exception):

@@ -597,7 +597,7 @@ def test_fits_table_by_name_or_index(tmp_path: Path) -> None:
     assert get_table_info(path, table="2").num_rows == 3
     with pytest.raises(DataFileError, match=r"no HDU 'NOPE'.*1 'FIRST' \(table, 2 rows\)"):
         get_table_info(path, table="NOPE")
-    with pytest.raises(DataFileError, match=r"HDU 0 'PRIMARY' \(image, empty\) is not a table"):
+    with pytest.raises(DataFileError, match=r"HDU 0 'PRIMARY' \(image, empty\) is not a binary table"):
         get_table_info(path, table="0")
 
 
@@ -610,18 +610,83 @@ def test_fits_unsigned_and_logical_columns(tmp_path: Path) -> None:
     assert int(batch["u"][0]) == 2**63 + 5 and batch["ok"].tolist() == [True, False]
 
 
+def test_fits_column_formats_match_astropy(tmp_path: Path) -> None:
+    """Our own memory-mapped decoding against astropy's, format by format."""
+    path = tmp_path / "odd.fits"
+    bits = np.zeros((3, 12), dtype=bool)
+    bits[0, [0, 5, 11]] = bits[2, 7] = True
+    columns = [
+        fits.Column(name="bits", format="12X", array=bits),
+        fits.Column(name="cube", format="6E", dim="(3,2)", array=np.arange(18, dtype=np.float32).reshape(3, 2, 3)),
+        fits.Column(name="s", format="8A", array=np.array(["ab", "cd  e", ""])),
+        fits.Column(name="i8", format="B", bzero=-128, array=np.array([-128, 0, 127], dtype=np.int8)),
+        fits.Column(name="u16", format="I", bzero=32768, array=np.array([0, 40000, 65535], dtype=np.uint16)),
+        fits.Column(name="scaled", format="I", array=np.array([1, 2, 4], dtype=np.int16)),
+        fits.Column(name="ok", format="L", array=np.array([True, False, True])),
+        fits.Column(name="ragged", format="PE()", array=[np.array([1.0, 2.0]), np.array([3.0]), np.array([])]),
+        fits.Column(name="c", format="C", array=np.array([1 + 2j, 0, -1j], dtype=np.complex64)),
+    ]
+    fits.BinTableHDU.from_columns(columns).writeto(path)
+    with fits.open(path, mode="update") as hdul:  # physical = 0.5 * stored + 10
+        hdul[1].header["TSCAL6"], hdul[1].header["TZERO6"] = 0.5, 10.0
+    info = get_table_info(path)
+    assert {c.name: (c.dtype, c.shape) for c in info.columns} == {
+        "bits": ("bool", (12,)), "cube": ("float32", (2, 3)), "s": ("str", ()), "i8": ("int8", ()),
+        "u16": ("uint16", ()), "scaled": ("float64", ()), "ok": ("bool", ()),
+        "ragged": ("float32", (-1,)), "c": ("complex64", ()),
+    }
+    batches = list(iter_batches(path, batch_rows=2))
+    got = {name: [v for b in batches for v in b[name]] for name in info.names}
+    with fits.open(path) as hdul:
+        data = hdul[1].data
+        for name in info.names:
+            expected = list(data.field(name))
+            if name == "ragged":
+                assert [list(v) for v in got[name]] == [list(v) for v in expected]
+            else:
+                np.testing.assert_array_equal(np.array(got[name]), np.array(expected), err_msg=name)
+    assert got["s"] == ["ab", "cd  e", ""]
+    assert got["i8"] == [-128, 0, 127] and got["u16"] == [0, 40000, 65535]
+
+
+def test_fits_ascii_table_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "ascii.fits"
+    ascii_hdu = fits.TableHDU.from_columns([fits.Column(name="a", format="I5", array=np.arange(3))])
+    fits.HDUList([fits.PrimaryHDU(), ascii_hdu]).writeto(path)
+    with pytest.raises(DataFileError, match=r"1 '' \(ASCII table, not supported, 3 rows\)"):
+        get_table_info(path)
+
+
+def test_fits_batches_do_not_convert_whole_columns(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "big.fits"
+    n = 1_000_000
+    write_fits(path, {"id": np.arange(n, dtype=np.int64) + 2**60, "ok": np.ones(n, dtype=bool)})
+    tracemalloc.start()
+    try:
+        batches = iter_batches(path, batch_rows=1000)
+        for _ in range(3):
+            batch = next(batches)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert int(batch["id"][-1]) == 2**60 + 2999 and batch["ok"].all()
+    assert peak < 1_000_000  # a whole column would be 8 MB (id) and 1 MB (ok)
+
+
 def test_fits_image_only_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "image.fits"
     fits.PrimaryHDU(np.zeros((20, 30), dtype=np.float32)).writeto(path)
     assert detect_format(path) == "fits"
-    with pytest.raises(DataFileError, match=r"holds an image \(0 'PRIMARY' \(image, shape \(20, 30\)\)\).*no table HDU"):
+    with pytest.raises(DataFileError, match=r"holds an image \(0 'PRIMARY' \(image, shape \(20, 30\)\)\) but has no binary table HDU"):
         get_table_info(path)
 
 
 def test_fits_without_any_data(tmp_path: Path) -> None:
     path = tmp_path / "nothing.fits"
     fits.PrimaryHDU().writeto(path)
-    with pytest.raises(DataFileError, match=r"has no table HDU"):
+    with pytest.raises(DataFileError, match=r"^the FITS file has no binary table HDU"):
         read_head(path)
 
 
