@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 # come from their PyPI package; `dvc pull` then fills the workspace.
 data: $(STAMP)
 	$(BIN)/python scripts/fetch_sample_data.py
-	$(BIN)/dvc pull --quiet
+	$(BIN)/dvc pull
 
 validate: data
 	$(BIN)/pz validate

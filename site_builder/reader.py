@@ -15,8 +15,12 @@ they got:
 - Array columns (a PDF per row) have shape ``(rows, *shape)``; a variable
   length is ``-1`` in :attr:`ColumnInfo.shape` and an object array of arrays.
 - Integer or boolean columns that declare nulls (Parquet, VOTable) come as
-  ``numpy.ma.MaskedArray`` so that the dtype stays the same in every batch.
-  Text has no typed nulls: an integer column with an empty value is float64.
+  ``numpy.ma.MaskedArray`` so that the dtype stays the same in every batch
+  (use ``np.ma.getmaskarray``; ``np.asarray`` drops the mask). Text has no
+  typed nulls: an integer column with an empty value is float64.
+- Batches are writable arrays that belong to the caller, in native byte order.
+- FITS binary tables are memory-mapped and decoded slice by slice (astropy's
+  ``FITS_rec`` converts whole columns); ASCII FITS tables are refused.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "tsv", "text", "parquet", "fits", "hdf5", "votable")
 TEXT_FORMATS = ("csv", "tsv", "text")
 _NAMES = {"parquet": "Parquet", "fits": "FITS", "hdf5": "HDF5", "votable": "VOTable"}
-_SIGNATURES = {"parquet": "PAR1", "fits": "SIMPLE  =", "hdf5": "\\x89HDF", "votable": "<VOTABLE>"}
+_MISSING_MAGIC = {
+    "parquet": "no PAR1 magic",
+    "fits": "no 'SIMPLE  =' card",
+    "hdf5": "no HDF5 signature",
+    "votable": "no VOTABLE root element",
+}
 _HEAD_BYTES = 65_536
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _XML_PROLOGUE = re.compile(rb"\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
@@ -278,12 +287,12 @@ def _prepare(path: Path | str, format: str | None, table: str | None) -> tuple[P
         fmt = binary
     elif binary is not None:
         raise DataFileError(
-            f"not a {_kind(format)} file: the content is {_NAMES[binary]}; "
+            f"not {_a(_kind(format))} file: the content is {_NAMES[binary]}; "
             f"set the 'format' field to {binary!r}"
         )
     elif format not in (None, *TEXT_FORMATS):
         raise DataFileError(
-            f"not a {_NAMES[format]} file (no {_SIGNATURES[format]} signature); "
+            f"not {_a(_NAMES[format])} file ({_MISSING_MAGIC[format]}); "
             f"{_describe_text(head, at_eof)}; is the 'format' field right?"
         )
     else:
@@ -301,6 +310,10 @@ def _prepare(path: Path | str, format: str | None, table: str | None) -> tuple[P
             f"'table' is {table!r}, but {_kind(fmt)} files hold a single table; remove 'table'"
         )
     return path, fmt
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name.startswith("HDF") else f"a {name}"
 
 
 def _kind(fmt: str | None) -> str:
@@ -451,7 +464,9 @@ def _arrow_to_numpy(array: pa.Array) -> np.ndarray:
         if out.dtype.kind in "fc":
             out[rows] = np.nan
             return out
-        return np.ma.MaskedArray(out, mask=np.broadcast_to(rows.reshape(-1, *[1] * (out.ndim - 1)), out.shape))
+        mask = np.zeros(out.shape, dtype=bool)
+        mask[rows] = True
+        return np.ma.MaskedArray(out, mask=mask)
     if (pa.types.is_integer(t) or pa.types.is_boolean(t)) and array.null_count:
         data = pc.fill_null(array, False if pa.types.is_boolean(t) else 0)
         mask = array.is_null().to_numpy(zero_copy_only=False)

@@ -1,11 +1,15 @@
 """Delimited text tables (CSV, TSV, whitespace) read in bounded memory.
 
 The public interface is :mod:`site_builder.reader`; this module holds the text
-half so that neither file grows too long. Parsing is our own (the ``csv``
-module plus numpy conversion) rather than pandas, because we need what pandas
-does not give: the physical line number of a short or long row, ``#``
-comments in every dialect, and dtypes decided over the whole file so that every
-batch of one file has the same dtype and 64-bit ids stay exact.
+half. Parsing is our own (the ``csv`` module plus numpy conversion) rather than
+pandas, because we need what pandas does not give: the physical line number of
+a row with too few fields (pandas pads it silently) or too many, ``#`` comment
+lines in every dialect, and dtypes decided over the whole file so that every
+batch of one file has the same dtype. Integers are parsed from their digits,
+never through float64, so ids above 2**53 stay exact.
+
+Limitation: a quoted field that spans lines must not contain a line that is
+blank or starts with ``#`` (such lines are dropped before the csv parser).
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def test_sample_schema(s: Sample) -> None:
     assert info.format == s.format
     assert info.num_rows == s.num_rows
     assert info.table == s.table
-    assert sorted(info.names) == sorted(s.names)
+    assert info.names == s.names  # file order (HDF5 lists a group's datasets by name)
     types = {c.name: c.dtype for c in info.columns}
     assert {k: types[k] for k in s.dtypes} == s.dtypes
     shapes = {c.name: c.shape for c in info.columns}
@@ -146,7 +146,7 @@ def reported_dtype(arr: np.ndarray) -> str:
 def test_sample_first_row_values(s: Sample) -> None:
     head = read_head(sample_path(s.file), n=3, table=s.table)
     assert len(head) == min(3, s.num_rows)
-    assert sorted(head.columns) == sorted(s.names)
+    assert tuple(head.columns) == s.names
     for name, expected in s.first.items():
         got = head[name].iloc[0]
         if isinstance(expected, float):
@@ -311,7 +311,7 @@ def test_selected_columns_come_in_the_order_asked(tmp_path: Path, kind: str) -> 
         next(iter_batches(path, columns=["d"]))
 
 
-@pytest.mark.parametrize("kind", ["csv", "tsv", "parquet", "hdf5-group", "hdf5-compound"])
+@pytest.mark.parametrize("kind", ["csv", "tsv", "text", "parquet", "hdf5-group", "hdf5-compound"])
 def test_unicode_column_names(tmp_path: Path, kind: str) -> None:
     path, _ = make(tmp_path, kind, {"réd_z": np.array([0.5, 0.7]), "Δz": np.array([0.01, 0.02])})
     assert get_table_info(path).names == ("réd_z", "Δz")
@@ -414,6 +414,28 @@ def test_quoted_field_spanning_lines_keeps_physical_line_numbers(tmp_path: Path)
         get_table_info(bad, format="csv")
 
 
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("1,2,3\n4,5,6\n", ("col1", "col2", "col3")),
+        ("1,,3\n4,5,6\n", ("col1", "col2", "col3")),  # a missing value is still data
+        ("z,1,2\n0.5,0.1,0.2\n", ("z", "1", "2")),  # numeric names over numeric data
+        (",a,b\n0,1,2\n", ("col1", "a", "b")),  # pandas' unnamed index column
+    ],
+)
+def test_header_detection(tmp_path: Path, text: str, names: tuple[str, ...]) -> None:
+    assert get_table_info(write(tmp_path, "h.csv", text)).names == names
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_windows_and_old_mac_line_endings(tmp_path: Path, newline: bytes) -> None:
+    path = write(tmp_path, "nl.csv", newline.join([b"id, ra", b"1, 2.5", b"2, -3", b""]))
+    info = get_table_info(path)
+    assert (info.names, info.num_rows) == (("id", "ra"), 2)
+    (batch,) = iter_batches(path)
+    assert batch["ra"].tolist() == [2.5, -3.0]
+
+
 def test_nan_empty_and_sentinel_values(tmp_path: Path) -> None:
     text = "id,z,z_err,mag,flag\n1,0.5,99,24.1,0\n2,nan,-99,99,\n3,,0.1,NA,1\n4,0.7,-1,-99,2\n"
     path = write(tmp_path, "s.csv", text)
@@ -489,6 +511,14 @@ def test_not_utf8(tmp_path: Path) -> None:
         get_table_info(path, format="csv")
 
 
+def test_bad_utf8_far_into_the_file_names_its_line(tmp_path: Path) -> None:
+    body = "".join(f"{i},x\n" for i in range(30_000)).encode()
+    path = write(tmp_path, "late.csv", b"a,b\n" + body + b"1,M\xe9nard\n")
+    assert detect_format(path) == "csv"  # the sniffed head is clean
+    with pytest.raises(DataFileError, match=r"^line 30002: not valid UTF-8"):
+        get_table_info(path)
+
+
 def test_html_page_instead_of_data(tmp_path: Path) -> None:
     path = write(tmp_path, "data.csv", "<!DOCTYPE html>\n<html><body>Please log in</body></html>\n")
     assert detect_format(path) is None
@@ -516,7 +546,7 @@ def test_extension_does_not_decide_the_format(tmp_path: Path) -> None:
 
 def test_text_declared_as_parquet(tmp_path: Path) -> None:
     path = write(tmp_path, "a.pq", "a,b\n1,2\n")
-    with pytest.raises(DataFileError, match=r"^not a Parquet file \(no PAR1 signature\); the content looks like a csv table; is the 'format' field right\?"):
+    with pytest.raises(DataFileError, match=r"^not a Parquet file \(no PAR1 magic\); the content looks like a csv table; is the 'format' field right\?"):
         get_table_info(path, format="parquet")
 
 
@@ -565,6 +595,22 @@ def test_parquet_array_columns(tmp_path: Path) -> None:
     (batch,) = iter_batches(path)
     assert batch["pdf"].shape == (3, 4) and batch["pdf"][2, 3] == 11
     assert [list(v) for v in batch["ragged"]] == [[1, 2], [3], []]
+
+
+def test_parquet_batches_stop_at_row_groups_but_cover_all_rows(tmp_path: Path) -> None:
+    path = tmp_path / "groups.pq"
+    pq.write_table(pa.table({"id": np.arange(10)}), path, row_group_size=4)
+    sizes = [len(b["id"]) for b in iter_batches(path, batch_rows=3)]
+    assert max(sizes) <= 3 and sum(sizes) == 10
+    assert np.concatenate([b["id"] for b in iter_batches(path, batch_rows=3)]).tolist() == list(range(10))
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_batches_are_writable_copies(tmp_path: Path, kind: str) -> None:
+    path, _ = make(tmp_path, kind, {"z": np.linspace(0, 1, 4)})
+    (batch,) = iter_batches(path)
+    batch["z"][0] = -1.0  # callers may clean data in place (say, sentinels to NaN)
+    assert next(iter_batches(path))["z"][0] == 0.0
 
 
 # --- FITS ----------------------------------------------------------------------
@@ -795,5 +841,5 @@ def test_votable(tmp_path: Path) -> None:
 def test_plain_xml_is_not_a_votable(tmp_path: Path) -> None:
     path = write(tmp_path, "t.xml", '<?xml version="1.0"?>\n<!-- c -->\n<catalog><row/></catalog>\n')
     assert detect_format(path) is None
-    with pytest.raises(DataFileError, match=r"not a VOTable file"):
+    with pytest.raises(DataFileError, match=r"^not a VOTable file \(no VOTABLE root element\)"):
         get_table_info(path, format="votable")

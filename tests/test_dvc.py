@@ -1,0 +1,108 @@
+"""Data checks against real git and DVC: tracked files, pointers, pull, tampering."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from site_builder.cli import cli
+
+from .conftest import CORPUS, DATA
+
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc")
+
+
+def sh(*args: str, cwd: Path) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def validate(root: Path, *args: str):
+    return CliRunner().invoke(cli, ["--repo", str(root), "validate", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git + DVC catalogue with one product whose CSV is tracked by DVC and pushed to a local remote."""
+    root = tmp_path / "catalog"
+    root.mkdir()
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    sh("git", "config", "user.email", "test@example.org", cwd=root)
+    sh("git", "config", "user.name", "Test", cwd=root)
+    sh(DVC, "init", "-q", cwd=root)
+    sh(DVC, "remote", "add", "-d", "local", str(tmp_path / "remote"), cwd=root)
+    shutil.copy(DATA / "catalog.yaml", root / "catalog.yaml")
+    shutil.copytree(CORPUS / "valid" / "minimal-spec-z", root / "products" / "minimal-spec-z")
+    sh(DVC, "add", "-q", "products/minimal-spec-z/data.csv", cwd=root)
+    sh(DVC, "push", "-q", cwd=root)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-q", "-m", "add product", cwd=root)
+    return root
+
+
+def test_dvc_tracked_product_validates(repo):
+    tracked = sh("git", "ls-files", cwd=repo).split()
+    assert "products/minimal-spec-z/data.csv.dvc" in tracked
+    assert "products/minimal-spec-z/data.csv" not in tracked  # the data is in DVC, not git
+    result = validate(repo, "--strict")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_data_not_pulled_is_a_warning_then_pull_fixes_it(repo):
+    (repo / "products/minimal-spec-z/data.csv").unlink()
+    loose = validate(repo)
+    assert loose.exit_code == 0
+    assert loose.stderr.splitlines()[:2] == [
+        "products/minimal-spec-z/product.yaml:16: warning: field 'files[0].path': data of "
+        "'products/minimal-spec-z/data.csv' is not in the workspace, so it was not checked",
+        "  hint: run `dvc pull products/minimal-spec-z/data.csv.dvc`, or use --no-data",
+    ]
+    assert validate(repo, "--strict").exit_code == 1
+    assert validate(repo, "--no-data", "--strict").exit_code == 0
+    shutil.rmtree(repo / ".dvc" / "cache")
+    sh(DVC, "pull", "-q", cwd=repo)
+    assert validate(repo, "--strict").exit_code == 0
+
+
+def test_edited_data_without_dvc_add_is_an_md5_error(repo):
+    data = repo / "products/minimal-spec-z/data.csv"
+    data.write_text(data.read_text().replace("0.1,0.01", "0.2,0.01"))
+    result = validate(repo)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("products/minimal-spec-z/product.yaml:16: error: field 'files[0].path': md5 of "
+                               "'products/minimal-spec-z/data.csv' is ")
+    assert "but its DVC pointer says" in lines[0]
+    assert "run `dvc add products/minimal-spec-z/data.csv`" in lines[1]
+    # following the hint fixes it
+    sh(DVC, "add", "-q", "products/minimal-spec-z/data.csv", cwd=repo)
+    assert validate(repo).exit_code == 0
+
+
+def test_pointer_for_another_file_is_reported(repo):
+    pointer = repo / "products/minimal-spec-z/data.csv.dvc"
+    pointer.write_text(pointer.read_text().replace("path: data.csv", "path: other.csv"))
+    result = validate(repo)
+    assert result.exit_code == 1
+    assert "DVC pointer products/minimal-spec-z/data.csv.dvc tracks 'other.csv', not 'data.csv'" in result.stderr
+
+
+def test_sample_remote_holds_every_committed_pointer():
+    """The shipped sample remote (plus the fetched GPL file) can satisfy `dvc pull` offline."""
+    from site_builder.datacheck import read_pointer
+
+    from .conftest import REPO
+
+    pointers = sorted((REPO / "products").glob("*/*.dvc"))
+    assert len(pointers) >= 6
+    for pointer in pointers:
+        md5 = read_pointer(pointer).md5
+        obj = REPO / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]
+        assert obj.is_file(), f"{pointer.relative_to(REPO)}: object missing from dvc-remote/ (run `make data`)"
