@@ -46,7 +46,7 @@ demo: validate site
 system-deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
 
-test: $(STAMP) system-deps data
+test: $(STAMP) system-deps data lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -252,7 +252,7 @@ def _check_values(rep: _Reporter, local: Path, fmt: str | None, table: str | Non
         for batch in iter_batches(local, columns=list(stats), format=fmt, table=table):
             for name, values in batch.items():
                 if name in stats:
-                    stats[name].update(np.asarray(values))
+                    stats[name].update(values)
     except DataFileError as exc:
         rep.add(("files",), f"cannot read {local.name!r}: {exc}", None, rule="data.read")
         return
@@ -278,8 +278,9 @@ class _RangeStats:
         self.common: dict[float, int] = {}
 
     def update(self, values: np.ndarray) -> None:
-        values = values.astype("float64", copy=False) if values.dtype.kind in "iuf" else values
         self.rows += len(values)
+        # Nulls (a mask, from Parquet or VOTable integer columns) count as missing, like NaN.
+        values = np.ma.filled(np.ma.asarray(values).astype("float64"), np.nan)
         keep = ~np.isnan(values)
         for s in self.sentinels:
             keep &= values != s

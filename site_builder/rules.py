@@ -305,7 +305,7 @@ def check_cycles(sources: list[ProductSource]) -> list[Issue]:
             if parent == node or parent not in parents:
                 continue
             if state.get(parent) == 1:
-                loop = trail[trail.index(parent):] + [parent] if parent in trail else [node, parent]
+                loop = [*trail[trail.index(parent):], parent] if parent in trail else [node, parent]
                 src = by_id[node]
                 idx = parents[node].index(parent)
                 line = src.doc.line_of(("provenance", "derived_from", idx)) if src.doc else None
