@@ -83,7 +83,11 @@ def iter_product_folders(root: Path) -> list[str]:
 
 def read_product(root: Path, folder: str) -> ProductSource:
     """Read ``products/<folder>/product.yaml`` without judging its content."""
-    path = root / PRODUCTS_DIR / folder / PRODUCT_FILE
+    return read_product_at(root / PRODUCTS_DIR / folder / PRODUCT_FILE, folder)
+
+
+def read_product_at(path: Path, folder: str) -> ProductSource:
+    """Read a product.yaml that will live at ``products/<folder>/`` (it may be staged elsewhere)."""
     relpath = f"{PRODUCTS_DIR}/{folder}/{PRODUCT_FILE}"
     if not path.is_file():
         return ProductSource(folder, path, relpath, None, f"missing {PRODUCT_FILE} in product folder", None,

@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from .catalog import CATALOG_FILE, ProductSource, iter_product_folders, read_document, read_product
+from .catalog import (
+    CATALOG_FILE,
+    ProductSource,
+    iter_product_folders,
+    read_document,
+    read_product,
+    read_product_at,
+)
 from .errors import ProductNotFoundError
 from .issue import ERROR, Issue, field_name
+from .productsummary import check_summary
 from .rules import REFERENCE_FIELDS, CatalogContext, check_cycles, check_product, check_references
 from .schema import SchemaChecker, did_you_mean
 from .yamlio import YamlDocument
@@ -87,11 +95,17 @@ def _check_one(folder: str, *, root: Path, wanted: frozenset[str] | None, data: 
     source = read_product(root, folder)
     if wanted is not None and folder not in wanted:
         return _slim(source), []
+    return _slim(source), _check_source(source, root, data)
+
+
+def _check_source(source: ProductSource, root: Path, data: bool) -> list[Issue]:
+    folder = source.folder
     issues = _document_issues(source.doc, source.error, source.error_line, source.error_hint,
                               source.relpath, folder)
     if source.doc is not None and isinstance(source.doc.data, dict):
         issues += SchemaChecker.named("product").check(source.doc, source.relpath, folder)
         issues += check_product(source)
+        issues += check_summary(source)
         if data:
             from .datacheck import check_data  # numpy and the readers: only when data is checked
 
@@ -100,7 +114,7 @@ def _check_one(folder: str, *, root: Path, wanted: frozenset[str] | None, data: 
         issues.append(Issue(source.relpath, None, ERROR, f"folder name {folder!r} is not a valid product id",
                             None, "rename the folder to a lowercase slug such as 'dc2-training-9816'",
                             folder, "id.folder"))
-    return _slim(source), issues
+    return issues
 
 
 @contextmanager
@@ -201,3 +215,31 @@ def _check_ids(sources: list[ProductSource], wanted: frozenset[str] | None) -> l
                                 "every product needs its own id, equal to its folder name", s.folder, "id.unique"))
         owners.setdefault(pid, s.folder)
     return issues
+
+
+def validate_product_folder(root: Path, staged: Path, pid: str, *, data: bool = True) -> Report:
+    """Check a product prepared outside ``products/`` as if it were ``products/<pid>/``.
+
+    Used by `pz add` and `pz update` before the staged folder is moved into
+    place. References are resolved by reading only the products referred to.
+    """
+    settings, _ = load_settings(root)
+    source = read_product_at(staged / "product.yaml", pid)
+    issues = _check_source(source, root, data)
+    slim = _slim(source)
+    folders = [f for f in iter_product_folders(root) if f != pid]
+    wanted_refs = {v for k in ("validation_set", "superseded_by") if isinstance(v := slim.data.get(k), str)}
+    prov = slim.data.get("provenance")
+    if isinstance(prov, dict) and isinstance(prov.get("derived_from"), list):
+        wanted_refs |= {p for p in prov["derived_from"] if isinstance(p, str)}
+    known = set(folders)
+    types = {f: None for f in folders}
+    types.update({ref: read_product(root, ref).data.get("product_type") for ref in wanted_refs if ref in known})
+    types[pid] = slim.data.get("product_type")
+    releases = settings.get("releases") if isinstance(settings.get("releases"), list) else []
+    ctx = CatalogContext(
+        releases=tuple(r["name"] for r in releases if isinstance(r, dict) and isinstance(r.get("name"), str)),
+        types=types,
+    )
+    issues += check_references(slim, ctx)
+    return Report(tuple(issues), 1)
