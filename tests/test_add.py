@@ -348,3 +348,31 @@ def test_deprecate_and_retract_keep_everything(repo, tmp_path, command, status):
     assert pz(repo, "validate", "--strict").returncode == 0
     missing = pz(repo, command, "spec", "--reason", "x")
     assert missing.returncode == 2 and "did you mean 'spec-z'?" in missing.stderr
+
+
+def test_summaries_are_recomputed_only_when_data_or_columns_change(repo, tmp_path):
+    source = tmp_path / "specz.csv"
+    source.write_text("ID,RA,DEC,Z,ERR_Z\n1,10.0,-5.0,0.3,0.01\n2,11.0,-5.5,0.4,99\n")
+    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
+       check=True)
+    folder = repo / "products/spec-z"
+    assert pz(repo, "summarize").stderr.splitlines()[-1] == "0 summaries updated"
+    # new data tracked with plain `dvc add`, summary not refreshed: validate says so without the data
+    (folder / "specz.csv").write_text("ID,RA,DEC,Z,ERR_Z\n1,10.0,-5.0,0.3,0.01\n")
+    sh(DVC, "add", "-q", "products/spec-z/specz.csv", cwd=repo)
+    stale = pz(repo, "validate", "--no-data")
+    assert stale.returncode == 1
+    assert stale.stderr.splitlines()[0].startswith(
+        "products/spec-z/summary.json: error: the summary of 'specz.csv' was computed from md5 ")
+    assert stale.stderr.splitlines()[1] == "  hint: run `pz summarize spec-z`"
+    assert pz(repo, "summarize", "--check").returncode == 1
+    refreshed = pz(repo, "summarize")
+    assert refreshed.stderr.splitlines() == ["products/spec-z/summary.json: updated", "1 summary updated"]
+    assert '"num_rows": 1' in (folder / "summary.json").read_text()
+    assert pz(repo, "validate", "--strict").returncode == 0
+    # a change of sentinels changes the statistics: the summary is stale again
+    yaml_path = folder / "product.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace("sentinels: [99.0]", "sentinels: [99.0, -1.0]"))
+    assert "predates a change of its columns" in pz(repo, "validate", "--no-data").stderr
+    assert pz(repo, "summarize", "spec-z").returncode == 0
+    assert pz(repo, "validate", "--strict").returncode == 0
