@@ -376,3 +376,62 @@ def test_summaries_are_recomputed_only_when_data_or_columns_change(repo, tmp_pat
     assert "predates a change of its columns" in pz(repo, "validate", "--no-data").stderr
     assert pz(repo, "summarize", "spec-z").returncode == 0
     assert pz(repo, "validate", "--strict").returncode == 0
+
+
+def _run_in_terminal(args: list[str], cwd: Path, answer: str, timeout: float = 60) -> tuple[int, str]:
+    """Run a command with a real pseudo-terminal as stdin/stdout/stderr and answer its prompt."""
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    output, answered, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if not answered and b"[Y/n]" in output:
+                os.write(leader, answer.encode() + b"\n")
+                answered = True
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=10)
+    os.close(leader)
+    return proc.returncode, output.decode(errors="replace")
+
+
+@pytest.mark.parametrize("answer,added", [("n", False), ("y", True)])
+def test_terminal_user_sees_the_proposal_and_confirms(repo, answer, added):
+    source = sample("pzserver-upload-example/upload_example.csv")
+    before = state(repo)
+    code, screen = _run_in_terminal([PZ, "add", str(source), "--type", "redshift_catalog", "--title", "Asked",
+                                     "--owner", "jdoe"], repo, answer)
+    assert "ERR_Z" in screen and "z_err" in screen and "99 taken as 'no value'" in screen
+    assert "add product 'asked' with these columns?" in screen
+    if added:
+        assert code == 0, screen
+        assert (repo / "products/asked/product.yaml").is_file()
+    else:
+        assert code == 1 and "nothing added" in screen
+        assert state(repo) == before
+
+
+def test_move_removes_the_original_only_after_success(repo, tmp_path):
+    source = tmp_path / "moved.csv"
+    source.write_text("ra,dec,z\n1,2,0.1\n")
+    killed = pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Moved", "--owner", "jdoe",
+                "--yes", "--move", env={"PZ_FAULT": "cached"})
+    assert killed.returncode == -9 and source.is_file()
+    ok = pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Moved", "--owner", "jdoe", "--yes",
+            "--move")
+    assert ok.returncode == 0, ok.stderr
+    assert not source.exists()
+    assert (repo / "products/moved/moved.csv").read_text() == "ra,dec,z\n1,2,0.1\n"
