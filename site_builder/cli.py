@@ -124,11 +124,11 @@ def _print_issues(issues) -> None:
         click.echo(issue.format_text(), err=True)
 
 
-def _show_proposals(plan) -> None:
-    if not plan.proposals:
+def _show_proposals(proposals) -> None:
+    if not proposals:
         return
     rows = [("column", "dtype", "role", "ucd", "unit", "sentinels", "note")]
-    for p in plan.proposals:
+    for p in proposals:
         dtype = p.dtype + (f"{list(p.shape)}" if p.shape else "")
         rows.append((p.name, dtype, p.role or "", p.ucd or "", p.unit if p.unit is not None else "",
                      ", ".join(f"{s:g}" for s in p.sentinels), p.note))
@@ -174,9 +174,12 @@ def add(ctx: click.Context, file: Path, product_type: str, title: str, pid: str 
     request = AddRequest(file=file, product_type=product_type, title=title, pid=pid, release=release,
                          official=official, columns=_column_option(columns), aux=aux, description=description,
                          table=table, owner=owner, license=license_, summary=summary_line, move=move)
+    interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     progress = _Progress()
     try:
-        plan = plan_add(root, request)
+        # Values of the first rows are read only when someone will look at the proposals
+        # before anything is written; the whole file is read once, later, in any case.
+        plan = plan_add(root, request, scan=interactive or dry_run)
     finally:
         progress.close()
     for note in plan.notes:
@@ -185,26 +188,30 @@ def add(ctx: click.Context, file: Path, product_type: str, title: str, pid: str 
         click.echo(f"{plan.source.name}: {plan.format}, {plan.info.num_rows:,} rows, "
                    f"{len(plan.info.columns)} columns" + (f" (table {plan.info.table!r})" if plan.info.table else ""),
                    err=True)
-    _show_proposals(plan)
+    if interactive or dry_run:
+        _show_proposals(plan.proposals)
     if dry_run:
         click.echo(f"# products/{plan.pid}/product.yaml (dry run: nothing written)", err=True)
         click.echo(plan.yaml_text, nl=False)
         return
-    interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     if interactive and not click.confirm(
             f"add product {plan.pid!r} with these columns? (use --column ROLE=NAME to change)",
             default=True, err=True):
         click.echo("nothing added", err=True)
         ctx.exit(1)
     try:
-        target = execute_add(root, plan, progress=progress)
+        result = execute_add(root, plan, progress=progress)
     except ValidationFailed as exc:
         progress.close()
         _print_issues(exc.issues)
         raise
     finally:
         progress.close()
-    rel = target.relative_to(root)
+    if not (interactive or dry_run):
+        _show_proposals(result.columns)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    rel = result.folder.relative_to(root)
     click.echo(f"added {rel}/ ({plan.pid})", err=True)
     click.echo("next steps:\n"
                f"  1. check {rel}/product.yaml (licence, summary, description, column roles)\n"

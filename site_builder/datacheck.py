@@ -96,8 +96,13 @@ class _Reporter:
         self.issues.append(Issue(file, line, ERROR, message, None, hint, self.source.folder, rule))
 
 
-def check_data(source: ProductSource, root: Path) -> list[Issue]:
-    """Check every file of one product; the main file's table in depth."""
+def check_data(source: ProductSource, root: Path, trusted_summary: dict | None = None) -> list[Issue]:
+    """Check every file of one product; the main file's table in depth.
+
+    ``trusted_summary`` (the summary.json content that `pz add` has just
+    computed from these very files, never one read from disk) lets the value
+    checks skip their pass over the data when its ranges are plausible.
+    """
     rep = _Reporter(source)
     data = source.data
     files = data.get("files")
@@ -119,7 +124,8 @@ def check_data(source: ProductSource, root: Path) -> list[Issue]:
         fmt = entry.get("format")
         is_main = index == main
         if fmt in TABLE_FORMATS or (is_main and ptype is not None and ptype.tabular and fmt is None):
-            _check_table(rep, index, local, fmt, entry.get("table"), data if is_main else None)
+            known = ((trusted_summary or {}).get("files") or {}).get(rel) if is_main else None
+            _check_table(rep, index, local, fmt, entry.get("table"), data if is_main else None, known)
     return rep.issues
 
 
@@ -164,7 +170,7 @@ def _locate(rep: _Reporter, source: ProductSource, index: int, rel: str, folder_
 
 
 def _check_table(rep: _Reporter, index: int, local: Path, fmt: str | None, table: Any,
-                 data: dict | None) -> None:
+                 data: dict | None, known: dict | None = None) -> None:
     at = ("files", index)
     name = local.name
     detected = detect_format(local)
@@ -205,7 +211,26 @@ def _check_table(rep: _Reporter, index: int, local: Path, fmt: str | None, table
             rep.add(("columns", i), problem[0], problem[1], rule="data.dtype")
             continue
         checkable.append((i, col, actual))
+    if known is not None and _ranges_plausible(known, checkable):
+        return
     _check_values(rep, local, use, table if isinstance(table, str) else None, checkable)
+
+
+def _ranges_plausible(known: dict, columns: list[tuple[int, dict, ColumnInfo]]) -> bool:
+    """True when a trusted summary shows every range-checked column inside its bounds."""
+    stats = {c.get("name"): c for c in known.get("columns") or [] if isinstance(c, dict)}
+    for _, col, info in columns:
+        if col.get("role") not in ROLE_RANGES or info.shape:
+            continue
+        got = stats.get(col["name"])
+        if got is None or "min" not in got or "max" not in got:
+            if got is not None and got.get("count") == 0:
+                continue  # only nulls and sentinels: nothing to range-check
+            return False
+        low, high = ROLE_RANGES[col["role"]]
+        if (low is not None and got["min"] < low) or (high is not None and got["max"] > high):
+            return False
+    return True
 
 
 def _kind(dtype: str) -> str:

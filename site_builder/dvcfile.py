@@ -30,8 +30,8 @@ def copy_with_md5(src: Path, dest: Path, progress: Callable[[int], None] | None 
             fout.write(chunk)
             if progress:
                 progress(len(chunk))
-        fout.flush()
-        os.fsync(fout.fileno())
+    # No fsync: atomicity here is about interrupted processes (the staging folder is
+    # renamed into place only after this returns), like `dvc add`, which does not sync either.
     return digest.hexdigest()
 
 

@@ -35,6 +35,8 @@ from .validate import load_settings, validate_product_folder
 from .yamledit import render_new_product, update_fields
 
 STAGING = Path(".pz") / "staging"
+# Rows read to propose column roles before the user confirms (the whole file is read after).
+SAMPLE_ROWS = 200_000
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -169,14 +171,24 @@ class AddPlan:
     data_name: str
     aux: tuple[tuple[Path, str], ...]
     format: str | None
+    table: str | None
     info: TableInfo | None
     proposals: tuple[ColumnProposal, ...]
-    yaml_text: str
+    metadata: dict
     notes: tuple[str, ...] = ()
 
+    @property
+    def yaml_text(self) -> str:
+        return render_new_product(self.metadata)
 
-def plan_add(root: Path, req: AddRequest, *, progress: Callable[[int], None] | None = None) -> AddPlan:
+
+def plan_add(root: Path, req: AddRequest, *, scan: bool = True,
+             progress: Callable[[int], None] | None = None) -> AddPlan:
     """Check the request and inspect the file; nothing is written.
+
+    With ``scan`` the proposals already look at the first rows' values (for
+    a person to confirm); without, they come from the names alone. Either
+    way :func:`execute_add` checks them against every row.
 
     Raises
     ------
@@ -232,7 +244,10 @@ def plan_add(root: Path, req: AddRequest, *, progress: Callable[[int], None] | N
             info = get_table_info(source, format=fmt, table=req.table)
             if ptype.tabular and not info.columns:
                 raise DataFileError("no columns found")
-            stats = scan_values(source, info, format=fmt, table=req.table, progress=progress)
+            # Proposals come from the first rows; execute_add checks them on the whole file
+            # in the same pass that computes the summary.
+            stats = scan_values(source, info, format=fmt, table=req.table, max_rows=SAMPLE_ROWS,
+                                progress=progress) if scan else {}
         except DataFileError as exc:
             if ptype.tabular:
                 raise IngestError(f"cannot read {source.name!r} as {fmt}: {exc}") from None
@@ -277,8 +292,8 @@ def plan_add(root: Path, req: AddRequest, *, progress: Callable[[int], None] | N
         metadata["pz_code"] = None
     if proposals:
         metadata["columns"] = [p.as_metadata() for p in proposals]
-    yaml_text = render_new_product(metadata)
-    return AddPlan(req, pid, source, data_name, tuple(aux), fmt, info, tuple(proposals), yaml_text, tuple(notes))
+    return AddPlan(req, pid, source, data_name, tuple(aux), fmt, table, info, tuple(proposals), metadata,
+                   tuple(notes))
 
 
 def _describe(path: Path) -> str:
@@ -316,8 +331,13 @@ def _default_owner() -> str:
     return login or "unknown-owner"
 
 
-def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int], None] | None = None) -> Path:
+def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int], None] | None = None
+                ) -> AddResult:
     """Write the product planned by :func:`plan_add`; atomic (see the module docstring).
+
+    The data is copied (and hashed) in a thread while the main thread reads
+    the file once to summarise it and to check the column proposals on every
+    row. Returns the product folder and notes for the user.
 
     Raises
     ------
@@ -325,26 +345,28 @@ def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int]
         The prepared product does not pass `pz validate`; nothing was changed.
     """
     staged = _new_staging(root, plan.pid)
+    notes: list[str] = []
     try:
         size = plan.source.stat().st_size
         data_path = staged / plan.data_name
-        if plan.request.move and os.stat(plan.source).st_dev == os.stat(staged).st_dev:
-            os.link(plan.source, data_path)  # the original disappears only once the product is in place
-            from .datacheck import md5_of
-
-            md5 = md5_of(data_path)
-        else:
-            md5 = copy_with_md5(plan.source, data_path,
-                                (lambda n: progress("copying", n, size)) if progress else None)
+        copier = _Background(lambda: _bring_in(plan, data_path, size, progress))
+        metadata = dict(plan.metadata)
+        main_summary = None
+        final: list[ColumnProposal] = []
+        if plan.info is not None:
+            final, main_summary, notes = _final_columns(plan)
+            metadata["columns"] = [p.as_metadata() for p in final]
+        md5 = copier.result()
         checkpoint("copied")
         pointers = [(plan.data_name, md5, size)]
         for path, name in plan.aux:
             pointers.append((name, copy_with_md5(path, staged / name), path.stat().st_size))
-        (staged / "product.yaml").write_text(plan.yaml_text, encoding="utf-8")
+        (staged / "product.yaml").write_text(render_new_product(metadata), encoding="utf-8")
         checkpoint("written")
-        _summarize_staged(staged, plan.pid, {name: m for name, m, _ in pointers}, progress)
+        _summarize_staged(staged, plan.pid, {name: m for name, m, _ in pointers}, progress,
+                          known={plan.data_name: main_summary} if main_summary else None)
         checkpoint("summarized")
-        report = validate_product_folder(root, staged, plan.pid)
+        report = validate_product_folder(root, staged, plan.pid, trusted_summary=True)
         if not report.ok():
             raise ValidationFailed(f"the new product does not validate; nothing was added ({plan.pid})",
                                    list(report.issues))
@@ -359,21 +381,99 @@ def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int]
         checkpoint("committed")
         if plan.request.move:
             plan.source.unlink(missing_ok=True)
-        return target
+        return AddResult(target, final, notes)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
 
 
+@dataclass(frozen=True)
+class AddResult:
+    """What `pz add` did: the product folder, the final column proposals and notes for the user."""
+
+    folder: Path
+    columns: list[ColumnProposal]
+    notes: list[str]
+
+
+class _Background:
+    """Run a function in a thread; ``result()`` waits and re-raises its exception."""
+
+    def __init__(self, fn: Callable[[], str]) -> None:
+        import threading
+
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], str]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:  # handed to the caller
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _bring_in(plan: AddPlan, data_path: Path, size: int, progress) -> str:
+    """Copy (or hard-link, with --move) the user's file into the staging folder; its md5."""
+    if plan.request.move and os.stat(plan.source).st_dev == os.stat(data_path.parent).st_dev:
+        os.link(plan.source, data_path)  # the original disappears only once the product is in place
+        from .datacheck import md5_of
+
+        return md5_of(data_path)
+    tick = (lambda n: progress("copying", n, size)) if progress and plan.info is None else None
+    return copy_with_md5(plan.source, data_path, tick)
+
+
+def _final_columns(plan: AddPlan) -> tuple[list[dict], dict, list[str]]:
+    """One pass over the whole file: its summary, and the proposals checked on every row."""
+    from .proposal import speculative_columns, stats_from_summary
+    from .summary import sentinel_key, summarize_file
+
+    assert plan.info is not None
+    ptype = plan.request.product_type
+    spec = speculative_columns(list(plan.proposals))
+    summary = summarize_file(plan.source, format=plan.format, table=plan.table, columns=spec)
+    stats = stats_from_summary(summary, plan.info)
+    final = apply_overrides(propose_columns(plan.info, stats, ptype), plan.request.columns, ptype)
+    notes = []
+    for before, after in zip(plan.proposals, final, strict=True):
+        if before.role != after.role:
+            notes.append(f"column {after.name!r}: role {after.role} instead of {before.role} ({after.note})")
+        elif before.sentinels and set(after.sentinels) - set(before.sentinels):
+            extra = ", ".join(f"{v:g}" for v in sorted(set(after.sentinels) - set(before.sentinels)))
+            notes.append(f"column {after.name!r}: {extra} also taken as 'no value' (found beyond the first rows)")
+    if [p.role for p in final] != [p.role for p in plan.proposals]:
+        columns = [p.as_metadata() for p in final]
+        summary = summarize_file(plan.source, format=plan.format, table=plan.table, columns=columns)
+    else:  # drop the speculative sentinels that never occurred (they changed no statistic)
+        declared = {p.name: {sentinel_key(v) for v in p.sentinels} for p in final}
+        for col in summary.get("columns", []):
+            if isinstance(col.get("sentinels"), dict):
+                col["sentinels"] = {k: v for k, v in col["sentinels"].items() if k in declared.get(col["name"], ())}
+    return final, summary, notes
+
+
 def _summarize_staged(staged: Path, pid: str, md5s: dict[str, str],
-                      progress: Callable[[str, int, int], None] | None) -> None:
+                      progress: Callable[[str, int, int], None] | None, known: dict[str, dict] | None = None
+                      ) -> None:
     from .catalog import read_product_at
-    from .productsummary import summarize_product
+    from .productsummary import metadata_key, summarize_product
     from .summary import write_summary
 
     data = read_product_at(staged / "product.yaml", pid).data
-    summary, _ = summarize_product(staged, data, md5s, progress=progress)
+    summary, _ = summarize_product(staged, data, md5s, progress=progress, skip=set(known or ()))
     if summary is not None:
+        for name, file_summary in (known or {}).items():
+            entry = next(f for f in data["files"] if f.get("path") == name)
+            summary["files"][name] = {**file_summary, "md5": md5s[name], "metadata_key": metadata_key(data, entry)}
         write_summary(staged, summary)
 
 

@@ -60,12 +60,13 @@ def pointer_md5(folder: Path, name: str) -> str | None:
 
 def summarize_product(folder: Path, data: dict, md5s: dict[str, str] | None = None, *,
                       progress: Callable[[str, int, int], None] | None = None,
-                      force: bool = False) -> tuple[dict | None, list[str]]:
+                      force: bool = False, skip: set[str] | None = None) -> tuple[dict | None, list[str]]:
     """Compute (or reuse) the summary of every tabular file of a product.
 
     Returns the new ``summary.json`` content (None if the product has no
     table) and the names of files that could not be summarised because
-    their data is not in the workspace.
+    their data is not in the workspace. Files named in ``skip`` are left
+    for the caller to fill in.
     """
     from .datacheck import md5_of
     from .reader import get_table_info
@@ -82,6 +83,8 @@ def summarize_product(folder: Path, data: dict, md5s: dict[str, str] | None = No
     missing: list[str] = []
     for _, entry in wanted:
         name = entry["path"]
+        if name in (skip or ()):
+            continue
         key = metadata_key(data, entry)
         md5 = (md5s or {}).get(name) or pointer_md5(folder, name)
         path = folder / name

@@ -69,20 +69,32 @@ class ValueStats:
     candidates: dict[float, int] = field(default_factory=dict)
 
     def update(self, values: np.ndarray) -> None:
-        values = np.ma.filled(np.ma.asarray(values).astype("float64"), np.nan)
-        finite = values[np.isfinite(values)]
-        if not finite.size:
+        if isinstance(values, np.ma.MaskedArray):
+            values = values.compressed()
+        if values.dtype.kind not in "f":
+            values = values.astype("float64")
+        low, high = values.min(initial=np.inf), values.max(initial=-np.inf)
+        if np.isnan(low) or np.isnan(high) or np.isinf(low) or np.isinf(high):
+            values = values[np.isfinite(values)]
+            low, high = values.min(initial=np.inf), values.max(initial=-np.inf)
+        if not values.size:
             return
-        self.count += finite.size
-        special = np.isin(finite, SENTINEL_CANDIDATES)
-        if special.any():
-            found, counts = np.unique(finite[special], return_counts=True)
-            for value, n in zip(found.tolist(), counts.tolist(), strict=True):
-                self.candidates[value] = self.candidates.get(value, 0) + n
-            finite = finite[~special]
-        if finite.size:
-            self.minimum = min(self.minimum, float(finite.min()))
-            self.maximum = max(self.maximum, float(finite.max()))
+        self.count += values.size
+        # Only candidates inside the range can occur: usually one comparison per column, not five.
+        present = []
+        for s in SENTINEL_CANDIDATES:
+            if low <= s <= high:
+                n = int(np.count_nonzero(values == s))
+                if n:
+                    self.candidates[s] = self.candidates.get(s, 0) + n
+                    present.append(s)
+        if low in present or high in present:
+            values = values[~np.isin(values, present)]
+            if not values.size:
+                return
+            low, high = values.min(), values.max()
+        self.minimum = min(self.minimum, float(low))
+        self.maximum = max(self.maximum, float(high))
 
 
 @dataclass(frozen=True)
@@ -140,20 +152,65 @@ def _ucd(role: str, name: str, product_type: str) -> str | None:
 
 
 def scan_values(path: Path, info: TableInfo, *, format: str | None, table: str | None,
-                progress: Callable[[int], None] | None = None) -> dict[str, ValueStats]:
-    """One pass over the numeric scalar columns: ranges and sentinel-like values."""
-    numeric = [c.name for c in info.columns if not c.shape and c.dtype.startswith(("int", "uint", "float"))]
-    stats = {name: ValueStats() for name in numeric}
-    if not numeric:
+                max_rows: int | None = None, progress: Callable[[int], None] | None = None
+                ) -> dict[str, ValueStats]:
+    """Ranges and sentinel-like values of the numeric scalar columns (the first ``max_rows`` rows)."""
+    stats = new_stats(info)
+    if not stats:
         return stats
-    for batch in iter_batches(path, columns=numeric, format=format, table=table):
-        rows = 0
-        for name, values in batch.items():
-            stats[name].update(values)
-            rows = len(values)
+    seen = 0
+    for batch in iter_batches(path, columns=list(stats), format=format, table=table,
+                              batch_rows=min(max_rows or 1_000_000, 1_000_000)):
+        update_stats(stats, batch)
+        rows = len(next(iter(batch.values())))
+        seen += rows
         if progress:
             progress(rows)
+        if max_rows is not None and seen >= max_rows:
+            break
     return stats
+
+
+def new_stats(info: TableInfo) -> dict[str, ValueStats]:
+    """Empty statistics for the numeric scalar columns of a table."""
+    return {c.name: ValueStats() for c in info.columns
+            if not c.shape and c.dtype.startswith(("int", "uint", "float"))}
+
+
+def update_stats(stats: dict[str, ValueStats], batch: dict[str, np.ndarray]) -> None:
+    for name, values in batch.items():
+        if name in stats:
+            stats[name].update(values)
+
+
+def stats_from_summary(summary: dict, info: TableInfo) -> dict[str, ValueStats]:
+    """The statistics of :func:`scan_values`, read off a summary computed with
+    :func:`speculative_columns` (its min and max leave out the role's sentinel candidates)."""
+    stats = new_stats(info)
+    for col in summary.get("columns", []):
+        if col.get("name") not in stats or "min" not in col:
+            continue
+        hits = {float(k): n for k, n in (col.get("sentinels") or {}).items() if n}
+        stats[col["name"]] = ValueStats(count=col.get("count", 0) + sum(hits.values()),
+                                        minimum=float(col["min"]), maximum=float(col["max"]), candidates=hits)
+    return stats
+
+
+def speculative_columns(proposals: list[ColumnProposal]) -> list[dict]:
+    """Column metadata for a summary computed before the sentinels are known.
+
+    Every value that is a sentinel candidate for a column's role is declared;
+    a declared value that never occurs changes no statistic, so once the pass
+    has shown which ones occur, the summary is exact for the final metadata.
+    """
+    out = []
+    for p in proposals:
+        meta = p.as_metadata()
+        candidates = _ROLE_SENTINELS.get(p.role or "", ())
+        if candidates:
+            meta["sentinels"] = sorted({*p.sentinels, *candidates})
+        out.append(meta)
+    return out
 
 
 def propose_columns(info: TableInfo, stats: dict[str, ValueStats], product_type: str) -> list[ColumnProposal]:

@@ -98,7 +98,8 @@ def _check_one(folder: str, *, root: Path, wanted: frozenset[str] | None, data: 
     return _slim(source), _check_source(source, root, data)
 
 
-def _check_source(source: ProductSource, root: Path, data: bool) -> list[Issue]:
+def _check_source(source: ProductSource, root: Path, data: bool, trusted_summary: dict | None = None
+                  ) -> list[Issue]:
     folder = source.folder
     issues = _document_issues(source.doc, source.error, source.error_line, source.error_hint,
                               source.relpath, folder)
@@ -109,7 +110,7 @@ def _check_source(source: ProductSource, root: Path, data: bool) -> list[Issue]:
         if data:
             from .datacheck import check_data  # numpy and the readers: only when data is checked
 
-            issues += check_data(source, root)
+            issues += check_data(source, root, trusted_summary)
     if not _SLUG.match(folder):
         issues.append(Issue(source.relpath, None, ERROR, f"folder name {folder!r} is not a valid product id",
                             None, "rename the folder to a lowercase slug such as 'dc2-training-9816'",
@@ -217,15 +218,23 @@ def _check_ids(sources: list[ProductSource], wanted: frozenset[str] | None) -> l
     return issues
 
 
-def validate_product_folder(root: Path, staged: Path, pid: str, *, data: bool = True) -> Report:
+def validate_product_folder(root: Path, staged: Path, pid: str, *, data: bool = True,
+                            trusted_summary: bool = False) -> Report:
     """Check a product prepared outside ``products/`` as if it were ``products/<pid>/``.
 
     Used by `pz add` and `pz update` before the staged folder is moved into
     place. References are resolved by reading only the products referred to.
+    ``trusted_summary``: the staged summary.json was computed by the caller
+    from the staged data in this process, so value ranges may be taken from it.
     """
     settings, _ = load_settings(root)
     source = read_product_at(staged / "product.yaml", pid)
-    issues = _check_source(source, root, data)
+    summary = None
+    if trusted_summary:
+        from .summary import read_summary
+
+        summary = read_summary(staged)
+    issues = _check_source(source, root, data, summary)
     slim = _slim(source)
     folders = [f for f in iter_product_folders(root) if f != pid]
     wanted_refs = {v for k in ("validation_set", "superseded_by") if isinstance(v := slim.data.get(k), str)}

@@ -606,10 +606,16 @@ def test_parquet_batches_stop_at_row_groups_but_cover_all_rows(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("kind", WRITERS)
-def test_batches_are_writable_copies(tmp_path: Path, kind: str) -> None:
+def test_batches_cannot_corrupt_the_source(tmp_path: Path, kind: str) -> None:
+    """Batches are writable copies, or (Parquet) read-only views that refuse writes."""
     path, _ = make(tmp_path, kind, {"z": np.linspace(0, 1, 4)})
     (batch,) = iter_batches(path)
-    batch["z"][0] = -1.0  # callers may clean data in place (say, sentinels to NaN)
+    if batch["z"].flags.writeable:
+        batch["z"][0] = -1.0
+    else:
+        assert kind == "parquet"
+        with pytest.raises(ValueError, match="read-only"):
+            batch["z"][0] = -1.0
     assert next(iter_batches(path))["z"][0] == 0.0
 
 
