@@ -223,9 +223,9 @@ def _ranges_plausible(known: dict, columns: list[tuple[int, dict, ColumnInfo]]) 
         if col.get("role") not in ROLE_RANGES or info.shape:
             continue
         got = stats.get(col["name"])
-        if got is None or "min" not in got or "max" not in got:
-            if got is not None and got.get("count") == 0:
-                continue  # only nulls and sentinels: nothing to range-check
+        if got is not None and got.get("count") == 0:
+            continue  # only nulls and sentinels: nothing to range-check
+        if got is None or not isinstance(got.get("min"), int | float) or not isinstance(got.get("max"), int | float):
             return False
         low, high = ROLE_RANGES[col["role"]]
         if (low is not None and got["min"] < low) or (high is not None and got["max"] > high):

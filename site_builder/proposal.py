@@ -188,11 +188,13 @@ def stats_from_summary(summary: dict, info: TableInfo) -> dict[str, ValueStats]:
     :func:`speculative_columns` (its min and max leave out the role's sentinel candidates)."""
     stats = new_stats(info)
     for col in summary.get("columns", []):
-        if col.get("name") not in stats or "min" not in col:
+        if col.get("name") not in stats:
             continue
         hits = {float(k): n for k, n in (col.get("sentinels") or {}).items() if n}
+        low, high = col.get("min"), col.get("max")  # None when every value is a sentinel or null
         stats[col["name"]] = ValueStats(count=col.get("count", 0) + sum(hits.values()),
-                                        minimum=float(col["min"]), maximum=float(col["max"]), candidates=hits)
+                                        minimum=np.inf if low is None else float(low),
+                                        maximum=-np.inf if high is None else float(high), candidates=hits)
     return stats
 
 
