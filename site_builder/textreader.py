@@ -8,6 +8,12 @@ lines in every dialect, and dtypes decided over the whole file so that every
 batch of one file has the same dtype. Integers are parsed from their digits,
 never through float64, so ids above 2**53 stay exact.
 
+This parser is the reference. :func:`scan` and :func:`iter_text_batches` first
+try :mod:`~site_builder.csvfast` (pyarrow's C++ reader, several times faster),
+which gives the same results or gives up; then this parser runs (batches resume
+where the fast path stopped). Errors are always this parser's, with their
+physical line numbers.
+
 Limitation: a quoted field that spans lines must not contain a line that is
 blank or starts with ``#`` (such lines are dropped before the csv parser).
 """
@@ -309,6 +315,15 @@ def scan(path: Path, dialect: TextDialect) -> tuple[int, tuple[str, ...]]:
     tuple
         ``(num_rows, dtypes)`` with one numpy dtype name (or ``'str'``) per column.
     """
+    from site_builder import csvfast  # imports pyarrow, and this module
+
+    try:
+        return csvfast.scan(path, dialect)
+    except csvfast.Unsupported:
+        return _scan_python(path, dialect)
+
+
+def _scan_python(path: Path, dialect: TextDialect) -> tuple[int, tuple[str, ...]]:
     width = len(dialect.names)
     kinds, missing = ["none"] * width, [False] * width
     num_rows = 0
@@ -349,7 +364,31 @@ def iter_text_batches(
     batch_rows: int,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Yield dicts of column arrays of at most ``batch_rows`` rows, in file order."""
+    from site_builder import csvfast
+
+    done = 0
+    try:
+        for batch in csvfast.iter_batches(path, dialect, dtypes, columns, batch_rows):
+            yield batch
+            done += batch_rows  # only the last batch is shorter, and nothing follows it
+        return
+    except csvfast.Unsupported:
+        pass
+    yield from _iter_python_batches(path, dialect, dtypes, columns, batch_rows, done)
+
+
+def _iter_python_batches(
+    path: Path,
+    dialect: TextDialect,
+    dtypes: Sequence[str],
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """The reference batches, from data row ``skip`` on."""
     with contextlib.closing(iter_rows(path, dialect)) as rows:
+        for _ in islice(rows, skip):
+            pass
         while True:
             pieces: list[dict[str, np.ndarray]] = []
             taken = 0
