@@ -336,13 +336,16 @@ cli.command("retract")(_status_command("retracted", "retract"))
 @click.pass_context
 def build(ctx: click.Context, out: Path, strict: bool) -> None:
     """Build the static website from the catalogue's metadata (no data needed)."""
+    from .api import build_api
     from .site import build_site
 
     root = _root(ctx)
     result = build_site(root, out if out.is_absolute() else Path.cwd() / out, strict=strict)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"built {result.pages} pages ({result.products} products) into {result.out}", err=True)
+    written = build_api(root, result.out)
+    click.echo(f"built {result.pages} pages ({result.products} products) and the JSON API "
+               f"({len(written)} files under api/v1/) into {result.out}", err=True)
 
 
 @cli.command()

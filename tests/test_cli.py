@@ -211,3 +211,18 @@ def test_every_command_has_help_and_is_documented(path):
     assert command.help and len(command.help) > 20
     readme = (REPO / "README.md").read_text()
     assert f"pz {' '.join(path)}" in readme
+
+
+def test_build_writes_the_site_and_the_json_api(tmp_path):
+    out = tmp_path / "site"
+    result = pz("--repo", str(REPO), "build", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "and the JSON API" in result.stderr
+    index = json.loads((out / "api/v1/index.json").read_text())
+    listed = json.loads((out / "api/v1/products.json").read_text())
+    ids = sorted(p["id"] for p in listed["products"])
+    assert ids == sorted(p.name for p in (REPO / "products").iterdir())
+    assert index["api_version"] == "v1"
+    for pid in ids:
+        assert (out / "products" / pid / "index.html").is_file()
+        assert json.loads((out / "api/v1/products" / f"{pid}.json").read_text())["id"] == pid
