@@ -14,23 +14,20 @@ them must escape them itself.
 from __future__ import annotations
 
 import codecs
-import gc
 import json
 import re
 import shlex
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .catalog import PRODUCTS_DIR, iter_product_folders, read_product
+from .catalog import PRODUCTS_DIR, iter_product_folders, paused_gc, read_product
 from .datacheck import read_pointer
 from .errors import DataFileError, PzError
 from .model import PRODUCT_TYPES
@@ -105,7 +102,7 @@ def collect_records(root: Path) -> list[ProductRecord]:
     settings, _ = load_settings(root)  # `pz validate` reports the issues; use what is readable
     remote = str(_dict(settings.get("dvc_remote")).get("url") or "").rstrip("/") or None
     problems, read = [], []
-    with ThreadPoolExecutor(1) as git, _no_gc():  # git log runs while the files are read
+    with ThreadPoolExecutor(1) as git, paused_gc():  # git log runs while the files are read
         history = git.submit(read_history, root)
         for folder in iter_product_folders(root):
             source = read_product(root, folder)
@@ -132,19 +129,6 @@ def collect_records(root: Path) -> list[ProductRecord]:
     return [ProductRecord(folder, data, summary, files, sorted(outputs.get(folder, ())),
                           histories.get(folder, []))
             for folder, data, summary, files in read]
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: metadata has no cycles, and with 10,000 products
-    alive its repeated full scans would take most of the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict[str, Any]:
@@ -265,7 +249,7 @@ def build_api(root: Path, out: Path, records: list[ProductRecord] | None = None,
         "releases.json": (render_releases(settings, records), False),
         "product-types.json": (render_product_types(records), False),
     }
-    with _no_gc():
+    with paused_gc():
         for record in records:
             documents[f"products/{record.id}.json"] = (render_product(settings, record), True)
         texts = {rel: _dumps(rel, doc, compact) for rel, (doc, compact) in documents.items()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -124,6 +125,21 @@ def _print_issues(issues) -> None:
         click.echo(issue.format_text(), err=True)
 
 
+@contextmanager
+def _reporting(progress: _Progress):
+    """Close the progress bar, and print the validator's findings when a prepared product fails it."""
+    from .ingest import ValidationFailed
+
+    try:
+        yield
+    except ValidationFailed as exc:
+        progress.close()
+        _print_issues(exc.issues)
+        raise
+    finally:
+        progress.close()
+
+
 def _show_proposals(proposals) -> None:
     if not proposals:
         return
@@ -168,7 +184,7 @@ def add(ctx: click.Context, file: Path, product_type: str, title: str, pid: str 
 
     Nothing is changed unless every step succeeds (Ctrl-C included).
     """
-    from .ingest import AddRequest, ValidationFailed, execute_add, plan_add
+    from .ingest import AddRequest, execute_add, plan_add
 
     root = _root(ctx)
     request = AddRequest(file=file, product_type=product_type, title=title, pid=pid, release=release,
@@ -199,14 +215,8 @@ def add(ctx: click.Context, file: Path, product_type: str, title: str, pid: str 
             default=True, err=True):
         click.echo("nothing added", err=True)
         ctx.exit(1)
-    try:
+    with _reporting(progress):
         result = execute_add(root, plan, progress=progress)
-    except ValidationFailed as exc:
-        progress.close()
-        _print_issues(exc.issues)
-        raise
-    finally:
-        progress.close()
     if not (interactive or dry_run):
         _show_proposals(result.columns)
     for note in result.notes:
@@ -230,18 +240,12 @@ def update(ctx: click.Context, product_id: str, file: Path) -> None:
     The metadata is kept and the declared columns must still exist; the old
     version stays reachable through git history and DVC.
     """
-    from .ingest import ValidationFailed, update_product
+    from .ingest import update_product
 
     root = _root(ctx)
     progress = _Progress()
-    try:
+    with _reporting(progress):
         folder, old, new = update_product(root, product_id, file, progress=progress)
-    except ValidationFailed as exc:
-        progress.close()
-        _print_issues(exc.issues)
-        raise
-    finally:
-        progress.close()
     rel = folder.relative_to(root)
     if old == new:
         click.echo(f"{rel}: the new file is identical to the current one (md5 {new}); nothing to commit", err=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,33 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 DATA = TESTS / "data"
 CORPUS = DATA / "products"
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc")
+
+
+def sh(*args: str, cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a real command (git, dvc, pz); with ``check`` a failure fails the test with its output."""
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False,
+                            env={**os.environ, **(env or {})})
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def empty_catalog_repo(root: Path, remote: Path) -> Path:
+    """An empty catalogue at ``root``: git + DVC with a local remote, catalog.yaml committed."""
+    root.mkdir()
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    sh("git", "config", "user.email", "test@example.org", cwd=root)
+    sh("git", "config", "user.name", "Test", cwd=root)
+    sh(DVC, "init", "-q", cwd=root)
+    sh(DVC, "remote", "add", "-d", "local", str(remote), cwd=root)
+    shutil.copy(DATA / "catalog.yaml", root / "catalog.yaml")
+    (root / ".gitignore").write_text("/.pz/\n")
+    (root / ".dvcignore").write_text("/.pz/\n")
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-q", "-m", "empty catalogue", cwd=root)
+    return root
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -12,20 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, REPO
+from .conftest import DVC, REPO, empty_catalog_repo, sh
 
-BIN = Path(sys.executable).parent
-PZ = str(BIN / "pz")
-DVC = str(BIN / "dvc")
+PZ = str(Path(sys.executable).parent / "pz")
 SAMPLES = REPO / "products"
-
-
-def sh(*args: str, cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False,
-                            env={**os.environ, **(env or {})})
-    if check:
-        assert result.returncode == 0, f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def md5(path: Path) -> str:
@@ -41,20 +31,7 @@ def sample(rel: str) -> Path:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """An empty catalogue: git + DVC with a local remote, catalog.yaml committed."""
-    root = tmp_path / "catalog"
-    root.mkdir()
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "test@example.org", cwd=root)
-    sh("git", "config", "user.name", "Test", cwd=root)
-    sh(DVC, "init", "-q", cwd=root)
-    sh(DVC, "remote", "add", "-d", "local", str(tmp_path / "remote"), cwd=root)
-    shutil.copy(DATA / "catalog.yaml", root / "catalog.yaml")
-    (root / ".gitignore").write_text("/.pz/\n")
-    (root / ".dvcignore").write_text("/.pz/\n")
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-q", "-m", "empty catalogue", cwd=root)
-    return root
+    return empty_catalog_repo(tmp_path / "catalog", tmp_path / "remote")
 
 
 def state(root: Path) -> tuple[str, list[str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +10,7 @@ from click.testing import CliRunner
 
 from site_builder.cli import cli
 
-from .conftest import CORPUS, DATA
-
-BIN = Path(sys.executable).parent
-DVC = str(BIN / "dvc")
-
-
-def sh(*args: str, cwd: Path) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+from .conftest import CORPUS, DVC, empty_catalog_repo, sh
 
 
 def validate(root: Path, *args: str):
@@ -31,14 +20,7 @@ def validate(root: Path, *args: str):
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git + DVC catalogue with one product whose CSV is tracked by DVC and pushed to a local remote."""
-    root = tmp_path / "catalog"
-    root.mkdir()
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "test@example.org", cwd=root)
-    sh("git", "config", "user.name", "Test", cwd=root)
-    sh(DVC, "init", "-q", cwd=root)
-    sh(DVC, "remote", "add", "-d", "local", str(tmp_path / "remote"), cwd=root)
-    shutil.copy(DATA / "catalog.yaml", root / "catalog.yaml")
+    root = empty_catalog_repo(tmp_path / "catalog", tmp_path / "remote")
     shutil.copytree(CORPUS / "valid" / "minimal-spec-z", root / "products" / "minimal-spec-z")
     sh(DVC, "add", "-q", "products/minimal-spec-z/data.csv", cwd=root)
     sh(DVC, "push", "-q", cwd=root)
@@ -48,7 +30,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_dvc_tracked_product_validates(repo):
-    tracked = sh("git", "ls-files", cwd=repo).split()
+    tracked = sh("git", "ls-files", cwd=repo).stdout.split()
     assert "products/minimal-spec-z/data.csv.dvc" in tracked
     assert "products/minimal-spec-z/data.csv" not in tracked  # the data is in DVC, not git
     result = validate(repo, "--strict")
