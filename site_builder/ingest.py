@@ -354,7 +354,7 @@ def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int]
         main_summary = None
         final: list[ColumnProposal] = []
         if plan.info is not None:
-            final, main_summary, notes = _final_columns(plan)
+            final, main_summary, notes = _final_columns(plan, progress)
             metadata["columns"] = [p.as_metadata() for p in final]
         md5 = copier.result()
         checkpoint("copied")
@@ -432,7 +432,8 @@ def _bring_in(plan: AddPlan, data_path: Path, size: int, progress) -> str:
     return copy_with_md5(plan.source, data_path, tick)
 
 
-def _final_columns(plan: AddPlan) -> tuple[list[dict], dict, list[str]]:
+def _final_columns(plan: AddPlan, progress: Callable[[str, int, int], None] | None = None
+                   ) -> tuple[list[ColumnProposal], dict, list[str]]:
     """One pass over the whole file: its summary, and the proposals checked on every row."""
     from .proposal import speculative_columns, stats_from_summary
     from .summary import sentinel_key, summarize_file
@@ -440,7 +441,9 @@ def _final_columns(plan: AddPlan) -> tuple[list[dict], dict, list[str]]:
     assert plan.info is not None
     ptype = plan.request.product_type
     spec = speculative_columns(list(plan.proposals))
-    summary = summarize_file(plan.source, format=plan.format, table=plan.table, columns=spec)
+    rows = plan.info.num_rows
+    tick = (lambda n: progress(f"reading {plan.source.name}", n, rows)) if progress and rows else None
+    summary = summarize_file(plan.source, format=plan.format, table=plan.table, columns=spec, progress=tick)
     stats = stats_from_summary(summary, plan.info)
     final = apply_overrides(propose_columns(plan.info, stats, ptype), plan.request.columns, ptype)
     notes = []
