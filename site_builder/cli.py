@@ -347,7 +347,7 @@ def build(ctx: click.Context, out: Path, strict: bool) -> None:
     result = build_site(root, out if out.is_absolute() else Path.cwd() / out, strict=strict)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    written = build_api(root, result.out)
+    written = build_api(root, result.out, list(result.records) or None)  # the records read by the site
     click.echo(f"built {result.pages} pages ({result.products} products) and the JSON API "
                f"({len(written)} files under api/v1/) into {result.out}", err=True)
 
