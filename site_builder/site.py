@@ -1,19 +1,18 @@
 """Render the catalogue as a static mkdocs-material site (``pz build``, ``pz serve``).
 
-Two phases, as in mkdocs: read and check every metadata file (nothing is written
-if one is broken), then generate a temporary mkdocs project (hand-written pages,
-landing page, one page per product, a config inheriting ``mkdocs.yml``) and build
-it. Metadata is untrusted: values are escaped before they reach Markdown, and
-descriptions are rendered and sanitised (nh3) here, then passed on as raw HTML.
+Two phases, as in mkdocs: read and check every metadata file, summary and DVC
+pointer once (:func:`site_builder.api.collect_records`; nothing is written if one
+is broken), then generate a temporary mkdocs project (hand-written pages, landing
+page, one page per product from :mod:`site_builder.productpage`, a config
+inheriting ``mkdocs.yml``) and build it. Metadata is untrusted: values are escaped
+before they reach Markdown, and descriptions are rendered and sanitised (nh3),
+then passed on as raw HTML.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
-import json
 import logging
-import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,25 +23,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import markdown
 import yaml
 
-from .catalog import CATALOG_FILE, iter_product_folders, read_document, read_product
+from .api import ProductRecord, collect_records
+from .catalog import CATALOG_FILE, PRODUCTS_DIR, read_document
 from .errors import PzError
-from .model import PRODUCT_TYPES
+from .productpage import md as _md
+from .productpage import release_name, render_description, render_product_page, type_name
+
+__all__ = ["NOTICE", "BuildResult", "SiteBuildError", "build_site", "render_description", "serve_site"]
 
 MKDOCS_FILE = "mkdocs.yml"
 DOCS_DIR = "docs"
 NOTICE = ("Products are visible to all RSP users and are not scientifically validated "
           "by the PZ Coordination Group unless marked official.")
 
-# Markdown-significant characters in metadata values become numeric entities,
-# so a title can neither open a link, emphasis, attribute list nor table cell.
-_MD_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[](){}|#!~^=+?"})
-_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h2", "h3",
-         "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "strong", "sub", "sup", "table",
-         "tbody", "td", "th", "thead", "tr", "ul"}
-_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 
 
 class SiteBuildError(PzError):
@@ -57,15 +52,8 @@ class BuildResult:
     pages: int
     products: int
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Product:
-    """A product's id (its folder), metadata and Markdown description."""
-
-    id: str
-    data: dict[str, Any]
-    description: str
+    #: The products as read in phase one, for :func:`site_builder.api.build_api`.
+    records: tuple[ProductRecord, ...] = ()
 
 
 def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
@@ -93,10 +81,11 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
         or mkdocs aborted (strict mode).
     """
     root, out = root.resolve(), out.resolve()
-    catalog, products = _gather(root, out)
-    pages = {"index.md": _render_index(catalog, products)}
-    for product in products:
-        pages[f"products/{product.id}/index.md"] = _render_product(catalog, product)
+    catalog, records, descriptions = _gather(root, out)
+    pages = {"index.md": _render_index(catalog, records)}
+    for record in records:
+        pages[f"products/{record.id}/index.md"] = render_product_page(
+            record, catalog, description=descriptions.get(record.id))
 
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -130,10 +119,10 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
             raise SiteBuildError(f"{MKDOCS_FILE}: error: mkdocs failed: {exc}{details}") from exc
         finally:
             logging.getLogger("mkdocs").removeHandler(warnings)
-    return BuildResult(out, len(pages) + len(handwritten), len(products), _messages(warnings))
+    return BuildResult(out, len(pages) + len(handwritten), len(records), _messages(warnings), tuple(records))
 
 
-def _gather(root: Path, out: Path) -> tuple[dict[str, Any], list[_Product]]:
+def _gather(root: Path, out: Path) -> tuple[dict[str, Any], list[ProductRecord], dict[str, str]]:
     """Phase one: read and check everything, collecting every problem."""
     # mkdocs empties the output folder: never let that be the catalogue or a stranger's folder.
     if root.is_relative_to(out) or out in (root / DOCS_DIR, root / "products"):
@@ -151,106 +140,47 @@ def _gather(root: Path, out: Path) -> tuple[dict[str, Any], list[_Product]]:
     if (root / DOCS_DIR / "index.md").exists():
         problems.append(f"{DOCS_DIR}/index.md:1: error: the landing page is generated; remove this file")
 
-    products = []
-    for folder in iter_product_folders(root):
-        source = read_product(root, folder)
-        if source.error or source.doc is None or not isinstance(source.doc.data, dict):
-            problems.append(f"{source.relpath}:{source.error_line or 1}: error: "
-                            f"{source.error or 'not a mapping of fields'}")
+    records: list[ProductRecord] = []
+    try:
+        records = collect_records(root)
+    except PzError as err:  # every unreadable product.yaml, summary.json or .dvc pointer, one per line
+        lines = str(err).splitlines()
+        problems += lines[:-1] if len(lines) > 1 and "pz validate" in lines[-1] else lines  # hint added below
+    descriptions = {}
+    for record in records:
+        name = record.metadata.get("description_file")
+        if not name:
             continue
-        text = source.data.get("description") or ""
-        if source.data.get("description_file"):
-            path = (source.dir / str(source.data["description_file"])).resolve()
-            try:
-                if not path.is_relative_to(source.dir.resolve()):
-                    raise OSError("outside the product folder")
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{source.relpath}:1: error: field 'description_file': "
-                                f"{str(path.name)!r} cannot be read ({exc})")
-        products.append(_Product(folder, source.data, str(text)))
+        folder = (root / PRODUCTS_DIR / record.id).resolve()
+        path = (folder / str(name)).resolve()
+        try:
+            if not path.is_relative_to(folder):
+                raise OSError("outside the product folder")
+            descriptions[record.id] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{PRODUCTS_DIR}/{record.id}/product.yaml:1: error: field 'description_file': "
+                            f"{str(path.name)!r} cannot be read ({exc})")
     if problems:
         raise SiteBuildError("\n".join([*problems, "  hint: run `pz validate` for details"]))
-    return catalog, products
+    return catalog, records, descriptions
 
 
-def _render_index(catalog: dict[str, Any], products: list[_Product]) -> str:
+def _render_index(catalog: dict[str, Any], products: list[ProductRecord]) -> str:
     """Markdown of the landing page: catalogue, notice and a table of all products."""
-    official = sum(1 for p in products if p.data.get("official") is True)
+    official = sum(1 for p in products if p.metadata.get("official") is True)
     lines = [
         f"# {_md(catalog.get('name') or 'PZ Server')}", "", _md(catalog.get("description")), "",
         '!!! warning "Not validated unless official"', f"    {NOTICE}", "", "## Products", "",
         f"{len(products)} products, {official} of them official.", "",
         "| Product | Title | Type | Official | Status | Release |", "|---|---|---|---|---|---|",
     ]
-    for p in sorted(products, key=lambda p: (p.data.get("official") is not True, p.id)):
+    for p in sorted(products, key=lambda p: (p.metadata.get("official") is not True, p.id)):
         lines.append(_row(
-            f"[{_md(p.id)}](products/{quote(p.id)}/index.md)", _md(p.data.get("title")),
-            _md(_type_name(p.data)), _md(p.data.get("official") is True),
-            _md(p.data.get("status")), _md(_release_name(catalog, p.data)),
+            f"[{_md(p.id)}](products/{quote(p.id)}/index.md)", _md(p.metadata.get("title")),
+            _md(type_name(p.metadata)), _md(p.metadata.get("official") is True),
+            _md(p.metadata.get("status")), _md(release_name(catalog, p.metadata)),
         ))
     return "\n".join(lines) + "\n"
-
-
-def _render_product(catalog: dict[str, Any], product: _Product) -> str:
-    """Markdown of one product page (metadata escaped, description sanitised)."""
-    d = product.data
-    title = str(d.get("title") or product.id)
-    status = str(d.get("status") or "active")
-    owner = d.get("owner") if isinstance(d.get("owner"), dict) else {}
-    login = str(owner.get("github") or "")
-    owner_md = _md(owner.get("name") or login)
-    if login:
-        owner_md += f" ([@{_md(login)}](https://github.com/{quote(login, safe='')}))"
-    facts = {
-        "Type": _type_name(d), "Official": d.get("official") is True,
-        "Release": _release_name(catalog, d),
-        "Status": status + (f": {d['status_reason']}" if d.get("status_reason") else ""),
-        "Created": d.get("created"), "License": d.get("license"), "Citation": d.get("citation"),
-        "DOI": d.get("doi"), "Survey": d.get("survey"), "Tags": d.get("tags"), "Photo-z code": d.get("pz_code"),
-    }
-    rows = [_row(k, _md(v)) for k, v in facts.items()]
-    rows.insert(4, _row("Owner", owner_md))
-    lines = [
-        "---", f"title: {json.dumps(html.escape(title))}", "---", "",
-        f"# {_md(title)}", "", _md(d.get("summary") or ""), "",
-    ]
-    if status != "active":
-        lines += [f'!!! danger "{_md(status.capitalize())}"',
-                  f"    {_md(d.get('status_reason') or 'No reason given.')}", ""]
-    lines += ["## Key facts", "", "| Property | Value |", "|---|---|", *rows, ""]
-    if product.description.strip():
-        lines += ["## Description", "", '<div class="pz-description" markdown="0">',
-                  render_description(product.description), "</div>", ""]
-    files = [f for f in _items(d.get("files")) if isinstance(f, dict)]
-    lines += ["## Files", "", "| Path | Role | Format |", "|---|---|---|"]
-    lines += [_row(_md(f.get("path")), _md(f.get("role")), _md(f.get("format"))) for f in files]
-    columns = [c for c in _items(d.get("columns")) if isinstance(c, dict)]
-    if columns:
-        lines += ["", "## Columns", "", "| Name | Role | UCD | Unit | Type | Description |", "|---" * 6 + "|"]
-        lines += [_row(*(_md(c.get(k)) for k in ("name", "role", "ucd", "unit", "dtype", "description")))
-                  for c in columns]
-    main = next((f for f in files if f.get("role") == "main"), files[0] if files else None)
-    if main and main.get("path"):
-        path = f"products/{product.id}/{main['path']}"
-        repo = str(catalog.get("repository_url") or "<repository URL>")
-        commands = (f"dvc get {shlex.quote(repo)} {shlex.quote(path)}\n"
-                    f"# or, in a clone of the repository:\n"
-                    f"dvc pull {shlex.quote(path + '.dvc')}")
-        # Raw HTML rather than a fence: a file name cannot close the block.
-        lines += ["", "## Get the data", "", f"<pre><code>{html.escape(commands)}</code></pre>"]
-    lines += ["", "[All products](../../index.md)"]
-    return "\n".join(lines) + "\n"
-
-
-def render_description(text: str) -> str:
-    """Render a Markdown description to HTML that is safe to embed (nh3-sanitised)."""
-    import nh3  # the "site" extra, like mkdocs
-
-    rendered = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"],
-                                 extension_configs={"tables": {"use_align_attribute": True}})
-    return nh3.clean(rendered, tags=_TAGS, attributes=_ATTRIBUTES, clean_content_tags={"script", "style"},
-                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
 
 
 def serve_site(out: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -261,17 +191,6 @@ def serve_site(out: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
         print(f"Serving {out} at http://{host}:{server.server_address[1]}/ (press Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-
-
-def _md(value: Any) -> str:
-    """A metadata value as inert Markdown text (one line, no markup of its own)."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    return " ".join(str(value).split()).translate(_MD_ESCAPES)
 
 
 def _messages(handler: BufferingHandler) -> tuple[str, ...]:
@@ -285,15 +204,3 @@ def _row(*cells: str) -> str:
 
 def _items(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _type_name(data: dict[str, Any]) -> str:
-    ptype = PRODUCT_TYPES.get(str(data.get("product_type")))
-    return ptype.display_name if ptype else str(data.get("product_type") or "")
-
-
-def _release_name(catalog: dict[str, Any], data: dict[str, Any]) -> str:
-    for release in _items(catalog.get("releases")):
-        if isinstance(release, dict) and release.get("name") == data.get("release"):
-            return str(release.get("display_name") or release["name"])
-    return str(data.get("release") or "")
