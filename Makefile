@@ -42,9 +42,17 @@ site: $(STAMP)
 demo: validate site
 	$(BIN)/pz serve --out site --port $(PORT)
 
-# System programs the tests drive for real.
+# System programs the tests drive for real: git, and Debian's Chromium for the
+# browser tests (Playwright drives it; downloading Playwright's own browser is
+# not possible here). Needs root (CI runs as root); otherwise install by hand.
 system-deps:
-	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+	@missing=""; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 test: $(STAMP) system-deps data lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -35,6 +35,14 @@ __all__ = ["NOTICE", "BuildResult", "SiteBuildError", "build_site", "render_desc
 
 MKDOCS_FILE = "mkdocs.yml"
 DOCS_DIR = "docs"
+#: Static files of the catalogue page, shipped in the package and copied into the site.
+ASSETS_DIR = Path(__file__).parent / "assets"
+ASSETS = ("catalog.js", "catalog.css")
+#: The catalogue pages (filled in the browser from the JSON API): path, nav title, heading, preset.
+CATALOG_PAGES = (
+    ("catalog/index.md", "All products", "All products", ""),
+    ("official/index.md", "Official products", "Official products", "official=true"),
+)
 NOTICE = ("Products are visible to all RSP users and are not scientifically validated "
           "by the PZ Coordination Group unless marked official.")
 
@@ -96,15 +104,22 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
         if (root / DOCS_DIR).is_dir():
             shutil.copytree(root / DOCS_DIR, docs)
         handwritten = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md"))
-        for relpath, text in pages.items():
+        # The catalogue pages are not counted in BuildResult.pages (landing, docs and products).
+        generated = {**pages, **{path: _render_catalog_page(heading, preset)
+                                 for path, _, heading, preset in CATALOG_PAGES}}
+        for relpath, text in generated.items():
             (docs / relpath).parent.mkdir(parents=True, exist_ok=True)
             (docs / relpath).write_text(text, encoding="utf-8")
+        (docs / "assets").mkdir(exist_ok=True)
+        for name in ASSETS:
+            shutil.copyfile(ASSETS_DIR / name, docs / "assets" / name)
         config_file = Path(tmp) / MKDOCS_FILE
         # Product pages stay out of the global nav: material embeds the whole
         # nav in every page, which makes builds quadratic in the product count.
         config_file.write_text(yaml.safe_dump({
             "INHERIT": str(root / MKDOCS_FILE), "docs_dir": str(docs), "site_dir": str(out),
             "not_in_nav": "/products/\n",
+            "extra_javascript": ["assets/catalog.js"], "extra_css": ["assets/catalog.css"],
         }), encoding="utf-8")
         warnings = BufferingHandler(capacity=100_000)  # kept for the message or the caller
         warnings.setLevel(logging.WARNING)
@@ -113,6 +128,7 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
             config = load_config(str(config_file), strict=strict or None)
             if config.nav is None:
                 config.nav = ["index.md", *handwritten]
+            config.nav = _with_catalog_pages(config.nav)
             build(config)
         except (MkDocsException, SystemExit) as exc:
             details = "".join(f"\n  {m}" for m in _messages(warnings))
@@ -171,7 +187,8 @@ def _render_index(catalog: dict[str, Any], products: list[ProductRecord]) -> str
     lines = [
         f"# {_md(catalog.get('name') or 'PZ Server')}", "", _md(catalog.get("description")), "",
         '!!! warning "Not validated unless official"', f"    {NOTICE}", "", "## Products", "",
-        f"{len(products)} products, {official} of them official.", "",
+        f"{len(products)} products, {official} of them official. "
+        "[Search and filter them in the catalogue](catalog/index.md).", "",
         "| Product | Title | Type | Official | Status | Release |", "|---|---|---|---|---|---|",
     ]
     for p in sorted(products, key=lambda p: (p.metadata.get("official") is not True, p.id)):
@@ -181,6 +198,25 @@ def _render_index(catalog: dict[str, Any], products: list[ProductRecord]) -> str
             _md(p.metadata.get("status")), _md(release_name(catalog, p.metadata)),
         ))
     return "\n".join(lines) + "\n"
+
+
+def _render_catalog_page(heading: str, preset: str) -> str:
+    """Markdown of a catalogue page: a container that assets/catalog.js fills from the JSON API."""
+    api = "../api/v1/"
+    return "\n".join([
+        f"# {heading}", "",
+        f'<div class="pz-catalog" data-api="{api}products.json" data-types="{api}product-types.json" '
+        f'data-products="../products/" data-preset="{preset}"></div>', "",
+        f'<noscript><p>The searchable catalogue needs JavaScript. The list of products is '
+        f'available as JSON: <a href="{api}products.json">products.json</a>.</p></noscript>', "",
+    ])
+
+
+def _with_catalog_pages(nav: list[Any]) -> list[Any]:
+    """The nav with the catalogue pages after the first entry (the landing page), unless present."""
+    listed = str(nav)
+    extra = [{title: path} for path, title, _, _ in CATALOG_PAGES if path not in listed]
+    return [*nav[:1], *extra, *nav[1:]]
 
 
 def serve_site(out: Path, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -1,0 +1,239 @@
+"""The catalogue pages (assets/catalog.js) in a real headless Chromium: search, facets, URL state,
+the official preset, inert hostile metadata, and the keystroke latency at 10,000 products."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from site_builder.api import build_api
+from site_builder.site import build_site
+from tests.test_productpage import copy_data_descriptions
+from tests.test_site import SAMPLE_IDS, add_product, make_catalogue
+
+CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+HOSTILE = f"""\
+id: xss-title
+title: "{HOSTILE_TITLE}"
+summary: a product whose title is markup
+product_type: other
+official: false
+status: active
+owner: {{github: mallory}}
+created: 2026-01-01
+license: MIT
+tags: [hostile]
+"""
+ROWS = ".pz-catalog tbody tr"
+STATUS = ".pz-catalog__main .pz-catalog__status"
+SEARCH = ".pz-catalog__search"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
+                                reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt install chromium)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_catalogue(tmp_path_factory.mktemp("catalog"))
+    copy_data_descriptions(root)
+    add_product(root, "xss-title", HOSTILE)
+    result = build_site(root, root.parent / "site", strict=True)
+    build_api(root, result.out, list(result.records))
+    return result.out
+
+
+@contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` with ``python -m http.server`` on a free port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                               "--directory", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    with serve(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that fails the test on any dialog, console error or uncaught exception."""
+    context = browser.new_context()
+    # The theme asks Google Fonts for its web fonts; offline, that would be a console error.
+    context.route(lambda url: not url.startswith("http://127.0.0.1:"),
+                  lambda route: route.fulfill(status=200, body=""))
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    yield page
+    context.close()
+    assert problems == []
+
+
+def ids(page) -> list[str]:
+    return page.locator(f"{ROWS} td:first-child").all_text_contents()
+
+
+def wait_rows(page, count: int) -> None:
+    page.wait_for_function(f"n => document.querySelectorAll('{ROWS}').length === n && "
+                           f"document.querySelector('{STATUS}')?.textContent.startsWith(n + ' of')", arg=count)
+
+
+def test_assets_are_copied_and_linked(site: Path) -> None:
+    assert (site / "assets" / "catalog.js").is_file() and (site / "assets" / "catalog.css").is_file()
+    page = (site / "catalog" / "index.html").read_text("utf-8")
+    assert "assets/catalog.js" in page and "assets/catalog.css" in page
+    assert 'href="../api/v1/products.json"' in page  # the <noscript> fallback
+    assert 'href="catalog/"' in (site / "index.html").read_text("utf-8")  # linked from the landing page
+
+
+def test_catalogue_lists_every_product(page, base_url: str) -> None:
+    page.goto(base_url + "catalog/")
+    wait_rows(page, len(SAMPLE_IDS) + 1)
+    assert sorted(ids(page)) == sorted([*SAMPLE_IDS, "xss-title"])
+    link = page.locator(f"{ROWS} a", has_text="dc2-training-9816")
+    assert link.get_attribute("href") == "../products/dc2-training-9816/"
+    assert "All products" in page.locator(".md-nav--primary").inner_text()
+
+
+def test_search_then_type_facet_and_the_url_restores_it(page, base_url: str) -> None:
+    page.goto(base_url + "catalog/")
+    wait_rows(page, len(SAMPLE_IDS) + 1)
+    page.fill(SEARCH, "DC2")
+    page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === 4")
+    assert sorted(ids(page)) == ["bpz-lite-dc2-pdfs", "dc2-training-9816", "dc2-validation-9816",
+                                 "rubin-dm-dc2-example"]
+    training = page.locator(".pz-catalog__facet[data-facet=type] label", has_text="Training Set")
+    assert training.locator(".pz-catalog__count").text_content() == "2"
+    training.click()
+    wait_rows(page, 2)
+    assert sorted(ids(page)) == ["dc2-training-9816", "dc2-validation-9816"]
+    assert page.url.endswith("/catalog/?query=DC2&type=training_set")
+
+    page.reload()
+    wait_rows(page, 2)
+    assert sorted(ids(page)) == ["dc2-training-9816", "dc2-validation-9816"]
+    assert page.input_value(SEARCH) == "DC2"
+    assert page.locator(".pz-catalog__facet[data-facet=type] input[value=training_set]").is_checked()
+
+
+def test_sorting_by_a_header_is_kept_in_the_url(page, base_url: str) -> None:
+    page.goto(base_url + "catalog/?sort=-title")
+    wait_rows(page, len(SAMPLE_IDS) + 1)
+    descending = page.locator(f"{ROWS} td:nth-child(2)").all_text_contents()
+    assert descending[0] == "PZ Server upload example (spec-z sample)"
+    page.click(".pz-catalog__sort[data-sort=title]")
+    page.wait_for_url("**/catalog/")
+    assert page.locator(f"{ROWS} td:nth-child(2)").all_text_contents() == descending[::-1]
+
+
+def test_official_page_shows_only_official_products(page, base_url: str) -> None:
+    page.goto(base_url + "official/")
+    wait_rows(page, 2)
+    assert sorted(ids(page)) == ["dc2-training-9816", "dc2-validation-9816"]
+    assert page.locator(f"{ROWS} .pz-catalog__badge").count() == 2
+
+
+def test_hostile_title_is_shown_as_text(page, base_url: str) -> None:
+    page.goto(base_url + "catalog/?query=hostile")
+    wait_rows(page, 1)
+    assert page.locator(f"{ROWS} td:nth-child(2)").text_content() == HOSTILE_TITLE
+    assert page.locator(".pz-catalog img").count() == 0
+    page.goto(base_url)  # the landing page too, for dialogs and console errors
+    page.wait_for_load_state("load")
+
+
+def synthetic_products(n: int) -> dict:
+    rng = random.Random(0)
+    words = ["galaxy", "redshift", "photometric", "deep", "wide", "field", "spectroscopic", "sample",
+             "training", "validation", "template", "fit", "neural", "forest", "posterior", "catalog"]
+    columns = ["ra", "dec", "z", "z_err", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "mag_y", "flag",
+               "objectid", "pdf", "odds", "chi_sq", "weight"]
+    types = ["training_set", "validation_set", "redshift_catalog", "photoz_estimates", "object_catalog",
+             "other"]
+    tags = [f"tag{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(200)]
+    products = [{
+        "id": f"synthetic-{i:05d}", "title": " ".join(rng.choices(words, k=5)).capitalize(),
+        "summary": " ".join(rng.choices(words, k=16)), "product_type": rng.choice(types),
+        "official": rng.random() < 0.05, "status": rng.choice(["active", "deprecated"]),
+        "release": rng.choice([None, "dp0.2", "dp1", "dr1"]), "owner": f"owner-{chr(97 + rng.randrange(26))}",
+        "survey": rng.sample(["LSST", "DES", "KiDS", "HSC", "cosmoDC2"], k=rng.randint(1, 2)),
+        "tags": rng.sample(tags, k=rng.randint(0, 4)), "created": f"20{rng.randint(20, 26)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+        "updated": None, "num_rows": rng.randint(10, 10**9), "size": rng.randint(10**3, 10**11),
+        "columns": rng.sample(columns, k=rng.randint(3, 16)), "pz_code": None,
+    } for i in range(n)]
+    return {"api_version": "v1", "count": n, "products": products}
+
+
+def test_keystroke_latency_at_10000_products(page, site: Path, tmp_path: Path) -> None:
+    big = shutil.copytree(site, tmp_path / "site")
+    body = json.dumps(synthetic_products(10_000), ensure_ascii=False, separators=(",", ":")).encode()
+    (big / "api" / "v1" / "products.json").write_bytes(body)
+    with serve(big) as url:
+        page.goto(url + "catalog/")
+        page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent === '100 of 10,000 products'",
+                               timeout=20_000)
+        page.evaluate("""() => { window.measure = () => new Promise(resolve => {
+            const status = document.querySelector('.pz-catalog__main .pz-catalog__status');
+            let start = null;
+            document.querySelector('.pz-catalog__search').addEventListener(
+                'keydown', () => { start = performance.now(); }, {once: true, capture: true});
+            const observer = new MutationObserver(() => { observer.disconnect(); resolve(performance.now() - start); });
+            observer.observe(status, {childList: true, characterData: true, subtree: true});
+        }); }""")
+        page.focus(SEARCH)
+        times = []
+        for digit in "13579":
+            page.evaluate("() => { window.measuring = window.measure(); }")
+            page.keyboard.press(digit)
+            times.append(page.evaluate("() => window.measuring"))
+            assert "of 10,000 products" not in page.text_content(STATUS)  # the digit filtered the list
+            page.keyboard.press("Backspace")
+            page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent === '100 of 10,000 products'")
+        median = statistics.median(times)
+        print(f"\n10,000 products: keystroke to results {median:.1f} ms (median of {times!r}); "
+              f"products.json {len(body) / 1e6:.2f} MB, {len(gzip.compress(body)) / 1e6:.2f} MB gzipped")
+        assert median < 100
