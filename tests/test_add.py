@@ -412,3 +412,18 @@ def test_move_removes_the_original_only_after_success(repo, tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert not source.exists()
     assert (repo / "products/moved/moved.csv").read_text() == "ra,dec,z\n1,2,0.1\n"
+
+
+def test_update_with_implausible_values_is_refused(repo, tmp_path):
+    source = tmp_path / "specz.csv"
+    source.write_text("ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
+    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
+       check=True)
+    before = state(repo)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ID,RA,DEC,Z\n1,410.0,-5.0,0.3\n2,11.0,-5.0,0.4\n")
+    result = pz(repo, "update", "spec-z", str(bad))
+    assert result.returncode == 1
+    assert "1 of 2 values of 'RA' (role ra) are outside [0, 360], e.g. 410" in result.stderr
+    assert "the updated product does not validate; nothing was changed" in result.stderr
+    assert state(repo) == before
