@@ -23,6 +23,7 @@ import markdown
 from .api import ProductRecord
 from .model import PRODUCT_TYPES
 from .plot import render_magnitudes, render_sky_map, render_z_histogram
+from .schema import load_schema
 
 __all__ = ["PREVIEW_ROWS", "md", "render_description", "render_product_page"]
 
@@ -37,6 +38,10 @@ _TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", 
          "tbody", "td", "th", "thead", "tr", "ul"}
 _ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 _WEB_URL = re.compile(r"^https?://[^\s<>\"']+$", re.IGNORECASE)
+# Only names matching the schemas' patterns (release names in catalog.schema.json, owner.github
+# in product.schema.json) get a page and a folder of their own (site_builder.sitepages).
+_RELEASE = re.compile(load_schema("catalog")["properties"]["releases"]["items"]["properties"]["name"]["pattern"])
+_LOGIN = re.compile(load_schema("product")["properties"]["owner"]["properties"]["github"]["pattern"])
 
 
 def render_product_page(record: ProductRecord, settings: dict[str, Any], *,
@@ -122,6 +127,25 @@ def release_name(settings: dict[str, Any], data: dict[str, Any]) -> str:
     return str(data.get("release") or "")
 
 
+def find_release_name(catalog: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """The product's release when it has a page (listed in catalog.yaml), else None."""
+    release = data.get("release")
+    return release if isinstance(release, str) and release in release_names(catalog) else None
+
+
+def find_owner_login(data: dict[str, Any]) -> str | None:
+    """The product owner's GitHub login when it has a page (a valid login), else None."""
+    owner = data.get("owner")
+    login = owner.get("github") if isinstance(owner, dict) else None
+    return login if isinstance(login, str) and _LOGIN.match(login) else None
+
+
+def release_names(catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The releases of ``catalog.yaml`` that have a page, by name (only well-formed names)."""
+    return {r["name"]: r for r in _list(catalog.get("releases"))
+            if isinstance(r, dict) and isinstance(r.get("name"), str) and _RELEASE.match(r["name"])}
+
+
 def human_size(size: Any) -> str:
     """``470227`` → ``459.2 KiB``; ``—`` when unknown."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -151,15 +175,18 @@ def _key_facts(record: ProductRecord, settings: dict[str, Any]) -> list[str]:
     owner = _dict(d.get("owner"))
     login = str(owner.get("github") or "")
     owner_md = md(owner.get("name") or login)
+    if find_owner_login(d):  # a valid login has a page of its own
+        owner_md = f'<a href="../../owners/{quote(login, safe="")}/">{owner_md}</a>'
     if login:
         owner_md += f' (<a href="https://github.com/{quote(login, safe="")}">@{md(login)}</a>)'
     updated = d.get("updated") or (record.history[0]["date"][:10] if record.history else None)
     formats = sorted({str(f["format"]) for f in record.files if f.get("format")})
     status = str(d.get("status") or "active")
     facts = [
-        ("Type", md(type_name(d))), ("Official", md(d.get("official") is True)),
+        ("Type", _local_link("types", d.get("product_type") if d.get("product_type") in PRODUCT_TYPES else None,
+                             md(type_name(d)))), ("Official", md(d.get("official") is True)),
         ("Status", md(status + (f": {d['status_reason']}" if d.get("status_reason") else ""))),
-        ("Release", md(release_name(settings, d))), ("Owner", owner_md),
+        ("Release", _local_link("releases", find_release_name(settings, d), md(release_name(settings, d)))), ("Owner", owner_md),
         ("Created", md(d.get("created"))), ("Updated", md(updated)),
         ("Rows", md(f"{stats['num_rows']:,}" if stats and isinstance(stats.get("num_rows"), int) else None)),
         ("Size", md(human_size(main["size"]) if main else None)),
@@ -277,6 +304,11 @@ def _fence(text: str) -> list[str]:
 
 def _page_link(product_id: str) -> str:
     return f'<a href="../{quote(product_id, safe="")}/">{md(product_id)}</a>'
+
+
+def _local_link(section: str, name: str | None, text: str) -> str:
+    """``text`` linked to the page of a release, type or owner (site_builder.sitepages), if it has one."""
+    return f'<a href="../../{section}/{quote(name, safe="")}/">{text}</a>' if name else text
 
 
 def _link(url: Any, text: Any = None) -> str:

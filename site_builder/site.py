@@ -30,6 +30,7 @@ from .catalog import CATALOG_FILE, PRODUCTS_DIR, read_document
 from .errors import PzError
 from .productpage import md as _md
 from .productpage import release_name, render_description, render_product_page, type_name
+from .sitepages import NOT_IN_NAV, render_site_pages, with_site_pages
 
 __all__ = ["NOTICE", "BuildResult", "SiteBuildError", "build_site", "render_description", "serve_site"]
 
@@ -104,9 +105,10 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
         if (root / DOCS_DIR).is_dir():
             shutil.copytree(root / DOCS_DIR, docs)
         handwritten = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md"))
-        # The catalogue pages are not counted in BuildResult.pages (landing, docs and products).
+        # Catalogue, schema and browsing pages are not counted in BuildResult.pages (landing, docs, products).
         generated = {**pages, **{path: _render_catalog_page(heading, preset)
-                                 for path, _, heading, preset in CATALOG_PAGES}}
+                                 for path, _, heading, preset in CATALOG_PAGES},
+                     **render_site_pages(catalog, records)}
         for relpath, text in generated.items():
             (docs / relpath).parent.mkdir(parents=True, exist_ok=True)
             (docs / relpath).write_text(text, encoding="utf-8")
@@ -118,7 +120,7 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
         # nav in every page, which makes builds quadratic in the product count.
         config_file.write_text(yaml.safe_dump({
             "INHERIT": str(root / MKDOCS_FILE), "docs_dir": str(docs), "site_dir": str(out),
-            "not_in_nav": "/products/\n",
+            "not_in_nav": "/products/\n" + NOT_IN_NAV,
             "extra_javascript": ["assets/catalog.js"], "extra_css": ["assets/catalog.css"],
         }), encoding="utf-8")
         warnings = BufferingHandler(capacity=100_000)  # kept for the message or the caller
@@ -128,7 +130,7 @@ def build_site(root: Path, out: Path, *, strict: bool = False) -> BuildResult:
             config = load_config(str(config_file), strict=strict or None)
             if config.nav is None:
                 config.nav = ["index.md", *handwritten]
-            config.nav = _with_catalog_pages(config.nav)
+            config.nav = with_site_pages(_with_catalog_pages(config.nav))
             build(config)
         except (MkDocsException, SystemExit) as exc:
             details = "".join(f"\n  {m}" for m in _messages(warnings))
