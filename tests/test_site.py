@@ -178,10 +178,10 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_site(tmp_path: Path) -> Non
 def test_strict_build_fails_on_a_broken_link_and_names_it(tmp_path: Path) -> None:
     root = make_catalogue(tmp_path, with_samples=False)
     with (root / "docs" / "about.md").open("a") as about:
-        about.write("\nSee [the tutorial](tutorial.md).\n")
+        about.write("\nSee [the missing page](no-such-page.md).\n")
     lenient = build_site(root, tmp_path / "site")
-    assert any("tutorial.md" in w for w in lenient.warnings)
-    with pytest.raises(SiteBuildError, match=r"(?s)strict mode.*about\.md.*tutorial\.md"):
+    assert any("no-such-page.md" in w for w in lenient.warnings)
+    with pytest.raises(SiteBuildError, match=r"(?s)strict mode.*about\.md.*no-such-page\.md"):
         build_site(root, tmp_path / "site", strict=True)
 
 
