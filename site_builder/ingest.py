@@ -20,6 +20,7 @@ import shutil
 import signal
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -349,14 +350,16 @@ def execute_add(root: Path, plan: AddPlan, *, progress: Callable[[str, int, int]
     try:
         size = plan.source.stat().st_size
         data_path = staged / plan.data_name
-        copier = _Background(lambda: _bring_in(plan, data_path, size, progress))
         metadata = dict(plan.metadata)
         main_summary = None
         final: list[ColumnProposal] = []
-        if plan.info is not None:
-            final, main_summary, notes = _final_columns(plan, progress)
-            metadata["columns"] = [p.as_metadata() for p in final]
-        md5 = copier.result()
+        # On an error or Ctrl-C the pool waits for the copy to end before the staging folder goes.
+        with ThreadPoolExecutor(1) as pool:
+            copying = pool.submit(_bring_in, plan, data_path, size, progress)
+            if plan.info is not None:
+                final, main_summary, notes = _final_columns(plan, progress)
+                metadata["columns"] = [p.as_metadata() for p in final]
+            md5 = copying.result()
         checkpoint("copied")
         pointers = [(plan.data_name, md5, size)]
         for path, name in plan.aux:
@@ -394,31 +397,6 @@ class AddResult:
     folder: Path
     columns: list[ColumnProposal]
     notes: list[str]
-
-
-class _Background:
-    """Run a function in a thread; ``result()`` waits and re-raises its exception."""
-
-    def __init__(self, fn: Callable[[], str]) -> None:
-        import threading
-
-        self._value: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], str]) -> None:
-        try:
-            self._value = fn()
-        except BaseException as exc:  # handed to the caller
-            self._error = exc
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
 
 
 def _bring_in(plan: AddPlan, data_path: Path, size: int, progress) -> str:
