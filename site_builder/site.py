@@ -239,6 +239,3 @@ def _messages(handler: BufferingHandler) -> tuple[str, ...]:
 def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
