@@ -45,6 +45,15 @@ def pz(root: Path, *args: str, env: dict | None = None, check: bool = False) -> 
     return sh(PZ, *args, cwd=root, env=env, check=check)
 
 
+def add_spec_z(repo: Path, tmp_path: Path, csv_text: str) -> Path:
+    """Add a small redshift catalogue 'spec-z' from ``csv_text``; the source file it came from."""
+    source = tmp_path / "specz.csv"
+    source.write_text(csv_text)
+    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
+       check=True)
+    return source
+
+
 # (sample file, product type, extra arguments, expected roles {column: role}, expected sentinels {column: [..]})
 CASES = [
     ("pzserver-upload-example/upload_example.csv", "redshift_catalog", [],
@@ -263,10 +272,7 @@ def test_killed_after_the_commit_point_leaves_a_complete_product(repo):
 
 
 def test_update_replaces_the_data_and_keeps_history(repo, tmp_path):
-    source = tmp_path / "specz.csv"
-    source.write_text("ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n2,11.0,-5.5,0.4\n")
-    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
-       check=True)
+    source = add_spec_z(repo, tmp_path, "ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n2,11.0,-5.5,0.4\n")
     folder = repo / "products/spec-z"
     yaml_before = (folder / "product.yaml").read_text()
     sh(DVC, "push", "-q", cwd=repo)
@@ -293,10 +299,7 @@ def test_update_replaces_the_data_and_keeps_history(repo, tmp_path):
 
 
 def test_update_refuses_a_file_without_a_declared_column(repo, tmp_path):
-    source = tmp_path / "specz.csv"
-    source.write_text("ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
-    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
-       check=True)
+    source = add_spec_z(repo, tmp_path, "ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
     before = state(repo)
     bad = tmp_path / "bad.csv"
     bad.write_text("ID,RA,DEC,ZSPEC\n1,10.0,-5.0,0.3\n")
@@ -309,10 +312,7 @@ def test_update_refuses_a_file_without_a_declared_column(repo, tmp_path):
 
 @pytest.mark.parametrize("command,status", [("deprecate", "deprecated"), ("retract", "retracted")])
 def test_deprecate_and_retract_keep_everything(repo, tmp_path, command, status):
-    source = tmp_path / "specz.csv"
-    source.write_text("ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
-    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
-       check=True)
+    add_spec_z(repo, tmp_path, "ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
     path = repo / "products/spec-z/product.yaml"
     path.write_text(path.read_text().replace("# Optional fields", "# my own comment\n# Optional fields"))
     files_before = sorted(p.name for p in path.parent.iterdir())
@@ -328,10 +328,7 @@ def test_deprecate_and_retract_keep_everything(repo, tmp_path, command, status):
 
 
 def test_summaries_are_recomputed_only_when_data_or_columns_change(repo, tmp_path):
-    source = tmp_path / "specz.csv"
-    source.write_text("ID,RA,DEC,Z,ERR_Z\n1,10.0,-5.0,0.3,0.01\n2,11.0,-5.5,0.4,99\n")
-    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
-       check=True)
+    add_spec_z(repo, tmp_path, "ID,RA,DEC,Z,ERR_Z\n1,10.0,-5.0,0.3,0.01\n2,11.0,-5.5,0.4,99\n")
     folder = repo / "products/spec-z"
     assert pz(repo, "summarize").stderr.splitlines()[-1] == "0 summaries updated"
     # new data tracked with plain `dvc add`, summary not refreshed: validate says so without the data
@@ -415,10 +412,7 @@ def test_move_removes_the_original_only_after_success(repo, tmp_path):
 
 
 def test_update_with_implausible_values_is_refused(repo, tmp_path):
-    source = tmp_path / "specz.csv"
-    source.write_text("ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
-    pz(repo, "add", str(source), "--type", "redshift_catalog", "--title", "Spec z", "--owner", "jdoe", "--yes",
-       check=True)
+    add_spec_z(repo, tmp_path, "ID,RA,DEC,Z\n1,10.0,-5.0,0.3\n")
     before = state(repo)
     bad = tmp_path / "bad.csv"
     bad.write_text("ID,RA,DEC,Z\n1,410.0,-5.0,0.3\n2,11.0,-5.0,0.4\n")
