@@ -36,7 +36,8 @@ from .summary import SUMMARY_FILE, read_summary
 from .validate import load_settings
 
 __all__ = ["API_VERSION", "NOW", "ApiBuildError", "ProductRecord", "build_api", "collect_records",
-           "read_history"]
+           "product_entry", "read_history", "read_history_update", "read_record_parts", "remote_url",
+           "render_get", "render_product_json", "write_api_listings"]
 
 API_VERSION = "v1"
 API_PATH = f"/api/{API_VERSION}"
@@ -100,24 +101,15 @@ def collect_records(root: Path) -> list[ProductRecord]:
     """
     root = root.resolve()
     settings, _ = load_settings(root)  # `pz validate` reports the issues; use what is readable
-    remote = str(_dict(settings.get("dvc_remote")).get("url") or "").rstrip("/") or None
+    remote = remote_url(settings)
     problems, read = [], []
     with ThreadPoolExecutor(1) as git, paused_gc():  # git log runs while the files are read
         history = git.submit(read_history, root)
         for folder in iter_product_folders(root):
-            source = read_product(root, folder)
-            if source.doc is None or not isinstance(source.doc.data, dict):
-                where = f"{source.relpath}:{source.error_line}" if source.error_line else source.relpath
-                problems.append(f"{where}: error: {source.error or 'product.yaml is not a mapping'}")
-                continue
             try:
-                summary = read_summary(source.dir)
-                files = [_file_entry(source.dir, f, remote) for f in _list(source.data.get("files"))
-                         if isinstance(f, dict) and isinstance(f.get("path"), str)]
-            except DataFileError as err:
-                problems.append(f"{PRODUCTS_DIR}/{folder}: error: {err}")
-                continue
-            read.append((folder, source.data, summary, files))
+                read.append((folder, *read_record_parts(root, folder, remote)))
+            except ApiBuildError as err:
+                problems.append(str(err))
         histories = history.result()
     if problems:
         raise ApiBuildError("\n".join([*problems, f"{len(problems)} products cannot be read; "
@@ -129,6 +121,33 @@ def collect_records(root: Path) -> list[ProductRecord]:
     return [ProductRecord(folder, data, summary, files, sorted(outputs.get(folder, ())),
                           histories.get(folder, []))
             for folder, data, summary, files in read]
+
+
+def read_record_parts(root: Path, folder: str, remote: str | None
+                      ) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+    """Metadata, summary and file entries of ``products/<folder>/`` (see :class:`ProductRecord`).
+
+    Raises
+    ------
+    ApiBuildError
+        One GNU-style line saying what cannot be read.
+    """
+    source = read_product(root, folder)
+    if source.doc is None or not isinstance(source.doc.data, dict):
+        where = f"{source.relpath}:{source.error_line}" if source.error_line else source.relpath
+        raise ApiBuildError(f"{where}: error: {source.error or 'product.yaml is not a mapping'}")
+    try:
+        summary = read_summary(source.dir)
+        files = [_file_entry(source.dir, f, remote) for f in _list(source.data.get("files"))
+                 if isinstance(f, dict) and isinstance(f.get("path"), str)]
+    except DataFileError as err:
+        raise ApiBuildError(f"{PRODUCTS_DIR}/{folder}: error: {err}") from None
+    return source.data, summary, files
+
+
+def remote_url(settings: dict[str, Any]) -> str | None:
+    """The DVC remote's URL from catalog.yaml, without a trailing slash."""
+    return str(_dict(settings.get("dvc_remote")).get("url") or "").rstrip("/") or None
 
 
 def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict[str, Any]:
@@ -145,7 +164,8 @@ def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict
     }
 
 
-def read_history(root: Path) -> dict[str, list[dict[str, Any]]]:
+def read_history(root: Path, *, since: str | None = None,
+                 known: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, list[dict[str, Any]]]:
     """The commits that changed each product, newest first, from one ``git log`` of ``products/``.
 
     Each entry is ``{commit, date, author, message, md5s}``: ``date`` is the author date (ISO
@@ -157,17 +177,46 @@ def read_history(root: Path) -> dict[str, list[dict[str, Any]]]:
     command = ["git", "-c", "core.quotePath=off", "-c", "log.showRoot=true", "-c", "log.showSignature=false",
                "log", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--relative",
                "--src-prefix=a/", "--dst-prefix=b/", "--encoding=UTF-8", "-p", "--unified=0",
-               f"--format={_GIT_FORMAT}", "--", PRODUCTS_DIR, f":(exclude){PRODUCTS_DIR}/*/{SUMMARY_FILE}"]
+               f"--format={_GIT_FORMAT}", *([f"{since}..HEAD"] if since else []), "--", PRODUCTS_DIR, f":(exclude){PRODUCTS_DIR}/*/{SUMMARY_FILE}"]
     try:
         done = subprocess.run(command, cwd=root, capture_output=True, check=False)
     except OSError:  # git is not installed
         return {}
     if done.returncode != 0:  # not a git repository (or no commit yet)
         return {}
-    return _parse_log(done.stdout.decode("utf-8", "replace"))
+    return _parse_log(done.stdout.decode("utf-8", "replace"), known or {})
 
 
-def _parse_log(text: str) -> dict[str, list[dict[str, Any]]]:
+def read_history_update(root: Path, head: str | None, known: dict[str, list[dict[str, Any]]]
+                        ) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
+    """The history of every product at HEAD, reading only the commits after ``head``.
+
+    ``known`` is the result of an earlier call at commit ``head``; when that commit is an
+    ancestor of HEAD, only the newer commits are read (a rebuild after one commit reads one
+    commit), otherwise the whole history is. Returns ``(HEAD, history)``; HEAD is None outside
+    a git repository.
+    """
+    now = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    if now is None:
+        return None, {}
+    if head == now:
+        return now, known
+    if head is not None and _git(root, "merge-base", "--is-ancestor", head, now) is not None:
+        newer = read_history(root, since=head, known=known)
+        return now, {p: newer.get(p, []) + known.get(p, []) for p in {*newer, *known}}
+    return now, read_history(root)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """Output of a git command, None when it fails (or git is missing)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _parse_log(text: str, known: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     commits: list[tuple[dict[str, Any], dict[str, dict[str, str | None]]]] = []
     changes: dict[str, str | None] | None = None  # md5 changes of the current product in this commit
     tracked: str | None = None  # data file of the .dvc pointer whose diff is being read
@@ -188,7 +237,8 @@ def _parse_log(text: str) -> dict[str, list[dict[str, Any]]]:
                 changes[tracked] = None
             elif (match := _MD5_LINE.match(line)) is not None:
                 changes[tracked] = match.group(1)
-    state: dict[str, dict[str, str]] = {}
+    # The md5s of each product's files before the first of these commits.
+    state = {p: dict(entries[0]["md5s"]) for p, entries in known.items() if entries}
     history: dict[str, list[dict[str, Any]]] = {}
     for meta, touched in reversed(commits):  # oldest first, to know every file's md5 at each commit
         for product, md5s in touched.items():
@@ -241,32 +291,50 @@ def build_api(root: Path, out: Path, records: list[ProductRecord] | None = None,
     settings, _ = load_settings(root)
     if records is None:
         records = collect_records(root)
-    if generated_at == NOW:
-        generated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    documents: dict[str, tuple[Any, bool]] = {  # relative path: (document, compact)
-        "index.json": (render_index(settings, records, generated_at), False),
-        "products.json": (render_products(records), True),
-        "releases.json": (render_releases(settings, records), False),
-        "product-types.json": (render_product_types(records), False),
-    }
     with paused_gc():
-        for record in records:
-            documents[f"products/{record.id}.json"] = (render_product(settings, record), True)
-        texts = {rel: _dumps(rel, doc, compact) for rel, (doc, compact) in documents.items()}
-
+        texts = {f"products/{r.id}.json": render_product_json(settings, r) for r in records}
     base = out / "api" / API_VERSION
     (base / "products").mkdir(parents=True, exist_ok=True)
-    (base / "schemas").mkdir(exist_ok=True)
     written = []
     for rel, text in texts.items():
         (base / rel).write_bytes(text)
         written.append(base / rel)
-    for name in SCHEMA_NAMES:
-        written.append(Path(shutil.copyfile(API_SCHEMA_DIR / f"{name}.schema.json",
-                                            base / "schemas" / f"{name}.schema.json")))
     for stale in (base / "products").glob("*.json"):  # a product folder renamed since the last build
         if f"products/{stale.name}" not in texts:
             stale.unlink()
+    return written + write_api_listings(out, settings, records, [product_entry(r) for r in records],
+                                        generated_at=generated_at)
+
+
+def render_product_json(settings: dict, record: ProductRecord) -> bytes:
+    """The bytes of ``products/<id>.json``."""
+    return _dumps(f"products/{record.id}.json", render_product(settings, record), True)
+
+
+def write_api_listings(out: Path, settings: dict, records: list[ProductRecord], entries: list[dict], *,
+                       generated_at: str | None = NOW) -> list[Path]:
+    """Write ``index.json``, ``products.json``, ``releases.json``, ``product-types.json`` and the schemas.
+
+    ``records`` need only their metadata's ``product_type``, ``official``, ``status`` and
+    ``release``; ``entries`` are the :func:`product_entry` of every product, in id order.
+    """
+    if generated_at == NOW:
+        generated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    documents: dict[str, tuple[Any, bool]] = {  # relative path: (document, compact)
+        "index.json": (render_index(settings, records, generated_at), False),
+        "products.json": ({"api_version": API_VERSION, "count": len(entries), "products": entries}, True),
+        "releases.json": (render_releases(settings, records), False),
+        "product-types.json": (render_product_types(records), False),
+    }
+    base = out / "api" / API_VERSION
+    (base / "schemas").mkdir(parents=True, exist_ok=True)
+    written = []
+    for rel, (doc, compact) in documents.items():
+        (base / rel).write_bytes(_dumps(rel, doc, compact))
+        written.append(base / rel)
+    for name in SCHEMA_NAMES:
+        written.append(Path(shutil.copyfile(API_SCHEMA_DIR / f"{name}.schema.json",
+                                            base / "schemas" / f"{name}.schema.json")))
     return written
 
 
@@ -312,10 +380,11 @@ def render_index(settings: dict, records: list[ProductRecord], generated_at: str
 
 def render_products(records: list[ProductRecord]) -> dict:
     """``products.json``: one short entry per product, for the catalogue page and search."""
-    return {"api_version": API_VERSION, "count": len(records), "products": [_entry(r) for r in records]}
+    return {"api_version": API_VERSION, "count": len(records), "products": [product_entry(r) for r in records]}
 
 
-def _entry(record: ProductRecord) -> dict:
+def product_entry(record: ProductRecord) -> dict:
+    """The short entry of a product in ``products.json``."""
     d, main, stats = record.metadata, record.main_file, record.main_summary
     columns = [c.get("name") for c in _list(d.get("columns")) if isinstance(c, dict)]
     if not columns and stats:
@@ -342,7 +411,7 @@ def render_product(settings: dict, record: ProductRecord) -> dict:
         "links": {"page": page, "json": json_path, "page_url": site + page if site else None,
                   "json_url": site + json_path if site else None,
                   "schema": f"{API_PATH}/schemas/product.schema.json"},
-        "get": _get(settings, record),
+        "get": render_get(settings, record),
     }
 
 
@@ -357,7 +426,7 @@ def _citation(settings: dict, record: ProductRecord, page: str) -> str:
     return f"{who} ({year}), {d.get('title') or record.id}, {settings.get('name') or 'PZ Server'}, {page}{doi}"
 
 
-def _get(settings: dict, record: ProductRecord) -> dict:
+def render_get(settings: dict, record: ProductRecord) -> dict:
     """Ready-to-copy commands for the main file (shell-quoted: file names are untrusted)."""
     main, repo = record.main_file, settings.get("repository_url")
     path = f"{PRODUCTS_DIR}/{record.id}/{main['path']}" if main else None

@@ -336,20 +336,24 @@ cli.command("retract")(_status_command("retracted", "retract"))
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
               show_default=True, help="Folder to write the site into.")
-@click.option("--strict", is_flag=True, help="Fail on any warning of the site build (e.g. a broken link).")
+@click.option("--strict", is_flag=True, help="Fail on any warning of the site build and on broken links.")
+@click.option("--no-cache", is_flag=True, help="Read and render every product again (ignore .pz/cache/).")
 @click.pass_context
-def build(ctx: click.Context, out: Path, strict: bool) -> None:
-    """Build the static website from the catalogue's metadata (no data needed)."""
-    from .api import build_api
+def build(ctx: click.Context, out: Path, strict: bool, no_cache: bool) -> None:
+    """Build the static website and its JSON API from the catalogue's metadata (no data needed).
+
+    Only products that changed since the last build are read and rendered again; the new site
+    replaces the old one only once it is complete.
+    """
     from .site import build_site
 
     root = _root(ctx)
-    result = build_site(root, out if out.is_absolute() else Path.cwd() / out, strict=strict)
+    result = build_site(root, out if out.is_absolute() else Path.cwd() / out, strict=strict, cache=not no_cache)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    written = build_api(root, result.out, list(result.records) or None)  # the records read by the site
-    click.echo(f"built {result.pages} pages ({result.products} products) and the JSON API "
-               f"({len(written)} files under api/v1/) into {result.out}", err=True)
+    click.echo(f"built {result.pages} pages ({result.products} products, {result.rendered} rendered, "
+               f"{result.products - result.rendered} unchanged) and the JSON API ({result.api_files} files "
+               f"under api/v1/) into {result.out} in {result.seconds:.1f} s", err=True)
 
 
 @cli.command()

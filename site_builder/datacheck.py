@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,10 @@ def md5_of(path: Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_PLAIN_POINTER = re.compile(r"outs:\n- md5: (?P<md5>[0-9a-f]{32})\n  size: (?P<size>[0-9]{1,18})\n"
+                            r"  hash: md5\n  path: (?P<path>[A-Za-z0-9][A-Za-z0-9._-]*)\n")
+
+
 def read_pointer(path: Path) -> Pointer:
     """Parse a single-output ``.dvc`` file.
 
@@ -64,6 +69,13 @@ def read_pointer(path: Path) -> Pointer:
     PointerError
         Malformed YAML, or not exactly one output with an md5.
     """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PointerError(f"DVC pointer cannot be read: {exc}") from None
+    # What `dvc add` (and pz) write, parsed without YAML: a tenth of the time, for large builds.
+    if (plain := _PLAIN_POINTER.fullmatch(text)) is not None:
+        return Pointer(plain["md5"], int(plain["size"]), plain["path"])
     try:
         doc = read_yaml(path)
     except YamlError as exc:

@@ -9,6 +9,7 @@ A missing, empty or malformed input gives ``""``: a page without that plot, not 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -122,7 +123,7 @@ def render_sky_map(sky: dict | None, *, width: int = 560, height: int = 300) -> 
             runs[-1][2] = k
         else:
             runs.append([j, k, k, level])
-    thetas = [_theta(-1 + 2 * j / n_s) for j in range(n_s + 1)]
+    thetas = _thetas(n_s)
     paths: dict[int, list[str]] = {}
     xs, ys = [], []
     for row, k0, k1, level in runs:  # bottom edge at thetas[row], top edge at thetas[row + 1]
@@ -293,6 +294,12 @@ def _centre(sky: dict, step: float) -> float:
         if (centre + 180 - lo) % 360 > span:  # the map's edge misses the footprint
             return centre
     return round((lo + span / 2) % 360 / step) * step
+
+
+@functools.cache
+def _thetas(n_s: int) -> tuple[float, ...]:
+    """Mollweide angles of the ``n_s + 1`` edges of rows equal in sin Dec (the same for every map)."""
+    return tuple(_theta(-1 + 2 * j / n_s) for j in range(n_s + 1))
 
 
 def _theta(sindec: float) -> float:

@@ -1,35 +1,48 @@
-"""The page of one product (``products/<id>/index.md``) of the static site.
+"""The page of one product (``products/<id>/index.html``) of the static site, as HTML.
 
-Metadata and summaries are untrusted. Every value reaches the Markdown through :func:`md`
-(Markdown-significant characters become numeric entities, so it can open neither a link nor
-emphasis, a tag nor a table cell); descriptions are rendered and sanitised with nh3; commands
-go into fenced blocks longer than any run of backticks they hold; plots come from
-:mod:`site_builder.plot`, which escapes what it draws. Links between pages are raw HTML
-relative links (``../<id>/``), which mkdocs neither rewrites nor reports when a product is
-missing.
+Product pages do not go through mkdocs (it renders about 75 pages a second, too slow for
+10,000 products): :func:`render_product_page` writes the article of the page as HTML, and
+:mod:`site_builder.shell` puts it into a page that mkdocs-material rendered once, so every
+product page has the theme's header, search, palette toggle and table of contents.
+
+Metadata and summaries are untrusted. Every value goes through :func:`text` (``html.escape``,
+quotes included), links only ever point to ``http(s)`` addresses or to pages of this site,
+descriptions are rendered from Markdown and sanitised with nh3, and plots come from
+:mod:`site_builder.plot`, which escapes what it draws. :func:`md` remains for the pages that
+mkdocs renders from Markdown (landing, releases, types, owners, schema).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import re
 import shlex
+from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import markdown
 
-from .api import ProductRecord
+from .api import ProductRecord, render_get
 from .model import PRODUCT_TYPES
 from .plot import render_magnitudes, render_sky_map, render_z_histogram
 from .schema import load_schema
 
-__all__ = ["PREVIEW_ROWS", "md", "render_description", "render_product_page"]
+__all__ = ["PREVIEW_ROWS", "SECTIONS", "ProductPage", "md", "render_description", "render_product_page", "text"]
 
 PREVIEW_ROWS = 10
 TOKEN_OPTIONS = ('--remote-config auth=custom custom_auth_header=Authorization '
                  'password="Bearer $ACCESS_TOKEN"')
+#: Every section a product page can have, in order: (anchor, heading). The page shell's table of
+#: contents lists them all; each page keeps the entries of the sections it has.
+SECTIONS = (
+    ("key-facts", "Key facts"), ("description", "Description"), ("data-at-a-glance", "Data at a glance"),
+    ("columns", "Columns"), ("preview", "Preview"), ("files", "Files"), ("get-the-data", "Get the data"),
+    ("provenance", "Provenance"), ("version-history", "Version history"), ("how-to-cite", "How to cite"),
+    ("machine-readable", "Machine-readable"),
+)
+_HEADINGS = dict(SECTIONS)
 # Markdown-significant characters in metadata values become numeric entities,
 # so a title can neither open a link, emphasis, attribute list nor table cell.
 _MD_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[](){}|#!~^=+?"})
@@ -44,9 +57,18 @@ _RELEASE = re.compile(load_schema("catalog")["properties"]["releases"]["items"][
 _LOGIN = re.compile(load_schema("product")["properties"]["owner"]["properties"]["github"]["pattern"])
 
 
+@dataclass(frozen=True)
+class ProductPage:
+    """The rendered article of a product page."""
+
+    title: str  #: plain text (the shell escapes it)
+    body: str  #: HTML of the article
+    sections: tuple[str, ...]  #: anchors of the sections present, in order
+
+
 def render_product_page(record: ProductRecord, settings: dict[str, Any], *,
-                        description: str | None = None) -> str:
-    """Markdown (with raw HTML) of the page of one product.
+                        description: str | None = None, known: Container[str] | None = None) -> ProductPage:
+    """The article of the page of one product, as safe HTML.
 
     Parameters
     ----------
@@ -57,37 +79,42 @@ def render_product_page(record: ProductRecord, settings: dict[str, Any], *,
     description
         The Markdown description when it comes from ``description_file``; by default the
         ``description`` field.
+    known
+        The ids of the catalogue's products: inputs named in ``provenance.derived_from`` that
+        are not among them are shown without a link. By default every input is linked.
 
     Returns
     -------
-    str
-        The page, front matter included.
+    ProductPage
+        Title, article HTML and the anchors of its sections (for the table of contents).
     """
     d = record.metadata
-    title = str(d.get("title") or record.id)
+    title = " ".join(str(d.get("title") or record.id).split())
     if description is None:
         description = str(d.get("description") or "")
-    # The theme puts the front-matter title into <title> unescaped: escape it here.
-    lines = ["---", f"title: {json.dumps(html.escape(title))}", "---", "", f"# {md(title)}", ""]
-    lines += _badges(d)
-    lines += [md(d.get("summary") or ""), ""]
-    lines += _key_facts(record, settings)
-    if description.strip():
-        lines += ["## Description", "", '<div class="pz-description" markdown="0">',
-                  render_description(description), "</div>", ""]
-    lines += _plots(record.main_summary)
-    lines += _columns(d, record.main_summary)
-    lines += _preview(record.main_summary)
-    lines += _files(record)
-    lines += _get_the_data(record, settings)
-    lines += _provenance(record)
-    lines += _history(record, settings)
-    lines += _citation(d)
-    lines += ["## Machine-readable", "",
-              f'<a href="../../api/v1/products/{quote(record.id, safe="")}.json">'
-              f"This product as JSON</a> (JSON API, version 1)", "",
-              "[All products](../../index.md)"]
-    return "\n".join(lines) + "\n"
+    parts = {
+        "key-facts": _key_facts(record, settings),
+        "description": (f'<div class="pz-description">{render_description(description)}</div>'
+                        if description.strip() else ""),
+        "data-at-a-glance": _plots(record.main_summary),
+        "columns": _columns(d, record.main_summary),
+        "preview": _preview(record.main_summary),
+        "files": _files(record),
+        "get-the-data": _get_the_data(record, settings),
+        "provenance": _provenance(record, known),
+        "version-history": _history(record, settings),
+        "how-to-cite": _citation(d),
+        "machine-readable": (f'<p><a href="../../api/v1/products/{quote(record.id, safe="")}.json">'
+                             "This product as JSON</a> (JSON API, version 1)</p>"
+                             '<p><a href="../../catalog/">All products</a></p>'),
+    }
+    body = [_heading("h1", _slug(title), text(title)), *_badges(d), f"<p>{text(d.get('summary') or '')}</p>"]
+    present = []
+    for anchor, content in parts.items():
+        if content:
+            present.append(anchor)
+            body += [_heading("h2", anchor, html.escape(_HEADINGS[anchor])), content]
+    return ProductPage(title, "\n".join(body) + "\n", tuple(present))
 
 
 def render_description(text: str) -> str:
@@ -158,86 +185,112 @@ def human_size(size: Any) -> str:
     return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
+def text(value: Any) -> str:
+    """A metadata value as escaped HTML text (one line): ``—`` when empty, ``yes``/``no``..."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        value = f"{value:.6g}"
+    return html.escape(" ".join(str(value).split()))
+
+
+def _heading(tag: str, anchor: str, content: str) -> str:
+    return (f'<{tag} id="{anchor}">{content}<a class="headerlink" href="#{anchor}" '
+            f'title="Permanent link">&para;</a></{tag}>')
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "product"
+
+
 def _badges(d: dict[str, Any]) -> list[str]:
-    lines = []
+    blocks = []
     if d.get("official") is True:
-        lines += ['!!! success "Official"',
-                  "    Validated and maintained by the PZ Coordination Group.", ""]
+        blocks.append(_admonition("success", "Official", "Validated and maintained by the PZ Coordination Group."))
     status = str(d.get("status") or "active")
     if status != "active":
-        lines += [f'!!! danger "{md(status.capitalize())}"',
-                  f"    {md(d.get('status_reason') or 'No reason given.')}", ""]
-    return lines
+        blocks.append(_admonition("danger", status.capitalize(), d.get("status_reason") or "No reason given."))
+    return blocks
 
 
-def _key_facts(record: ProductRecord, settings: dict[str, Any]) -> list[str]:
+def _admonition(kind: str, title: str, message: Any) -> str:
+    return (f'<div class="admonition {kind}"><p class="admonition-title">{text(title)}</p>'
+            f"<p>{text(message)}</p></div>")
+
+
+def _table(header: tuple[str, ...] | None, rows: list[tuple[str, ...]], cls: str = "") -> str:
+    """An HTML table of cells that are already HTML."""
+    head = "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}>{head}<tbody>{body}</tbody></table>"
+
+
+def _key_facts(record: ProductRecord, settings: dict[str, Any]) -> str:
     d, main, stats = record.metadata, record.main_file, record.main_summary
     owner = _dict(d.get("owner"))
     login = str(owner.get("github") or "")
-    owner_md = md(owner.get("name") or login)
+    owner_html = text(owner.get("name") or login)
     if find_owner_login(d):  # a valid login has a page of its own
-        owner_md = f'<a href="../../owners/{quote(login, safe="")}/">{owner_md}</a>'
+        owner_html = f'<a href="../../owners/{quote(login, safe="")}/">{owner_html}</a>'
     if login:
-        owner_md += f' (<a href="https://github.com/{quote(login, safe="")}">@{md(login)}</a>)'
+        owner_html += f' (<a href="https://github.com/{quote(login, safe="")}">@{text(login)}</a>)'
     updated = d.get("updated") or (record.history[0]["date"][:10] if record.history else None)
     formats = sorted({str(f["format"]) for f in record.files if f.get("format")})
     status = str(d.get("status") or "active")
+    ptype = d.get("product_type") if d.get("product_type") in PRODUCT_TYPES else None
     facts = [
-        ("Type", _local_link("types", d.get("product_type") if d.get("product_type") in PRODUCT_TYPES else None,
-                             md(type_name(d)))), ("Official", md(d.get("official") is True)),
-        ("Status", md(status + (f": {d['status_reason']}" if d.get("status_reason") else ""))),
-        ("Release", _local_link("releases", find_release_name(settings, d), md(release_name(settings, d)))), ("Owner", owner_md),
-        ("Created", md(d.get("created"))), ("Updated", md(updated)),
-        ("Rows", md(f"{stats['num_rows']:,}" if stats and isinstance(stats.get("num_rows"), int) else None)),
-        ("Size", md(human_size(main["size"]) if main else None)),
-        ("Formats", md(formats)), ("License", md(d.get("license"))), ("Survey", md(d.get("survey"))),
-        ("Tags", md(d.get("tags"))), ("Photo-z code", md(d.get("pz_code"))),
+        ("Type", _local_link("types", ptype, text(type_name(d)))), ("Official", text(d.get("official") is True)),
+        ("Status", text(status + (f": {d['status_reason']}" if d.get("status_reason") else ""))),
+        ("Release", _local_link("releases", find_release_name(settings, d), text(release_name(settings, d)))),
+        ("Owner", owner_html), ("Created", text(d.get("created"))), ("Updated", text(updated)),
+        ("Rows", text(f"{stats['num_rows']:,}" if stats and isinstance(stats.get("num_rows"), int) else None)),
+        ("Size", text(human_size(main["size"]) if main else None)),
+        ("Formats", text(formats)), ("License", text(d.get("license"))), ("Survey", text(d.get("survey"))),
+        ("Tags", text(d.get("tags"))), ("Photo-z code", text(d.get("pz_code"))),
     ]
-    return ["## Key facts", "", "| Property | Value |", "|---|---|", *(_row(k, v) for k, v in facts), ""]
+    return _table(("Property", "Value"), facts)
 
 
-def _plots(stats: dict[str, Any] | None) -> list[str]:
+def _plots(stats: dict[str, Any] | None) -> str:
     if not stats:
-        return []
+        return ""
     plots = [render_z_histogram(stats.get("z_histogram")), render_sky_map(stats.get("sky")),
              render_magnitudes(stats.get("magnitudes"))]
-    blocks = [f'<div class="pz-plot">{svg}</div>' for svg in plots if svg]
-    if not blocks:
-        return []
-    return ["## Data at a glance", "", *(line for block in blocks for line in (block, "")), ""]
+    return "\n".join(f'<div class="pz-plot">{svg}</div>' for svg in plots if svg)
 
 
-def _columns(d: dict[str, Any], stats: dict[str, Any] | None) -> list[str]:
+def _columns(d: dict[str, Any], stats: dict[str, Any] | None) -> str:
     measured = {str(c.get("name")): c for c in _list((stats or {}).get("columns")) if isinstance(c, dict)}
     columns = [c for c in _list(d.get("columns")) if isinstance(c, dict)] or list(measured.values())
     if not columns:
-        return []
-    lines = ["## Columns", "", "| Name | Role | UCD | Unit | Type | Description | Min | Max | Nulls |",
-             "|---" * 9 + "|"]
+        return ""
+    rows = []
     for column in columns:
         found = measured.get(str(column.get("name")), {})
-        lines.append(_row(*(md(column.get(k)) for k in ("name", "role", "ucd", "unit")),
-                          md(column.get("dtype") or found.get("dtype")), md(column.get("description")),
-                          md(found.get("min")), md(found.get("max")), md(found.get("nulls"))))
-    return [*lines, ""]
+        rows.append((*(text(column.get(k)) for k in ("name", "role", "ucd", "unit")),
+                     text(column.get("dtype") or found.get("dtype")), text(column.get("description")),
+                     text(found.get("min")), text(found.get("max")), text(found.get("nulls"))))
+    return _table(("Name", "Role", "UCD", "Unit", "Type", "Description", "Min", "Max", "Nulls"), rows)
 
 
-def _preview(stats: dict[str, Any] | None) -> list[str]:
+def _preview(stats: dict[str, Any] | None) -> str:
     preview = _dict((stats or {}).get("preview"))
     names, rows = _list(preview.get("columns")), _list(preview.get("rows"))[:PREVIEW_ROWS]
     if not names or not rows:
-        return []
-    lines = ["## Preview", "", f"The first {len(rows)} rows of the main file.", "",
-             _row(*(md(n) for n in names)), "|---" * len(names) + "|"]
-    lines += [_row(*(md(v) for v in _list(row))) for row in rows]
-    return [*lines, ""]
+        return ""
+    return (f"<p>The first {len(rows)} rows of the main file.</p>"
+            + _table(tuple(text(n) for n in names), [tuple(text(v) for v in _list(row)) for row in rows]))
 
 
-def _files(record: ProductRecord) -> list[str]:
-    lines = ["## Files", "", "| Path | Role | Format | Size | MD5 |", "|---|---|---|---|---|"]
-    lines += [_row(md(f["path"]), md(f.get("role")), md(f.get("format")), md(human_size(f.get("size"))),
-                   md(f.get("md5"))) for f in record.files]
-    return [*lines, ""]
+def _files(record: ProductRecord) -> str:
+    rows = [(text(f["path"]), text(f.get("role")), text(f.get("format")), text(human_size(f.get("size"))),
+             f"<code>{text(f.get('md5'))}</code>" if f.get("md5") else "—") for f in record.files]
+    return _table(("Path", "Role", "Format", "Size", "MD5"), rows) if rows else ""
 
 
 def _main_path(record: ProductRecord) -> str | None:
@@ -251,76 +304,71 @@ def _dvc_get(record: ProductRecord, settings: dict[str, Any]) -> str | None:
     return f"dvc get {shlex.quote(repo)} {shlex.quote(path)}" if path else None
 
 
-def _get_the_data(record: ProductRecord, settings: dict[str, Any]) -> list[str]:
+def _get_the_data(record: ProductRecord, settings: dict[str, Any]) -> str:
     get, path = _dvc_get(record, settings), _main_path(record)
     if get is None or path is None:
-        return []
-    return ["## Get the data", "", "Download the main file with DVC:", "", *_fence(get),
-            "", "On the Rubin Science Platform, with your access token:", "",
-            *_fence(f"{get} {TOKEN_OPTIONS}"), "", "Or, in a clone of the repository:", "",
-            *_fence(f"dvc pull {shlex.quote(path + '.dvc')}"), ""]
+        return ""
+    return "\n".join([
+        "<p>Download the main file with DVC:</p>", _code_block(get),
+        "<p>On the Rubin Science Platform, with your access token:</p>", _code_block(f"{get} {TOKEN_OPTIONS}"),
+        "<p>Or, in a clone of the repository:</p>", _code_block(f"dvc pull {shlex.quote(path + '.dvc')}"),
+        "<p>In Python, with the <code>pzclient</code> package (a notebook on the RSP passes your token):</p>",
+        _code_block(render_get(settings, record)["python"]),
+    ])
 
 
-def _provenance(record: ProductRecord) -> list[str]:
+def _code_block(code: str) -> str:
+    """A code block in the markup of pymdownx.highlight: the theme gives it a copy button."""
+    return f'<div class="highlight"><pre><span></span><code>{html.escape(code)}</code></pre></div>'
+
+
+def _provenance(record: ProductRecord, known: Container[str] | None) -> str:
     prov = _dict(record.metadata.get("provenance"))
     code = _dict(prov.get("code"))
     inputs = [str(p) for p in _list(prov.get("derived_from"))]
-    rows = [("Derived from", ", ".join(_page_link(p) for p in inputs) or "—"),
+    rows = [("Derived from", ", ".join(_page_link(p) if known is None or p in known
+                                       else f"{text(p)} (not in the catalogue)" for p in inputs) or "—"),
             ("Used by", ", ".join(_page_link(p) for p in record.outputs) or "—"),
-            ("Source", md(prov.get("source"))), ("Code repository", _link(code.get("repository"))),
-            ("Code version", md(code.get("version"))), ("Code path", md(code.get("path")))]
-    return ["## Provenance", "", "| | |", "|---|---|", *(_row(k, v) for k, v in rows), ""]
+            ("Source", text(prov.get("source"))), ("Code repository", _link(code.get("repository"))),
+            ("Code version", text(code.get("version"))), ("Code path", text(code.get("path")))]
+    return _table(None, rows)
 
 
-def _history(record: ProductRecord, settings: dict[str, Any]) -> list[str]:
-    lines = ["## Version history", ""]
+def _history(record: ProductRecord, settings: dict[str, Any]) -> str:
     main, get = record.main_file, _dvc_get(record, settings)
     if not record.history:
-        return [*lines, "No history: the catalogue was built outside its git repository.", ""]
-    lines += ["| Date | Author | Change | MD5 of the main file | Get this version |", "|---|---|---|---|---|"]
+        return "<p>No history: the catalogue was built outside its git repository.</p>"
+    rows = []
     for entry in record.history:
         md5 = _dict(entry.get("md5s")).get(main["path"]) if main else None
         command = f"{get} --rev {shlex.quote(str(entry['commit']))}" if get and md5 else None
-        lines.append(_row(md(str(entry.get("date") or "")[:10]), md(entry.get("author")),
-                          md(entry.get("message")), md(md5),
-                          f"<code>{md(command)}</code>" if command else "—"))
-    return [*lines, ""]
+        rows.append((text(str(entry.get("date") or "")[:10]), text(entry.get("author")), text(entry.get("message")),
+                     f"<code>{text(md5)}</code>" if md5 else "—", f"<code>{text(command)}</code>" if command else "—"))
+    return _table(("Date", "Author", "Change", "MD5 of the main file", "Get this version"), rows)
 
 
-def _citation(d: dict[str, Any]) -> list[str]:
-    lines = ["## How to cite", "", md(d.get("citation") or "No citation given; cite this page."), ""]
+def _citation(d: dict[str, Any]) -> str:
+    lines = [f"<p>{text(d.get('citation') or 'No citation given; cite this page.')}</p>"]
     if d.get("doi"):
         doi = str(d["doi"])
-        lines += [f"DOI: {_link('https://doi.org/' + quote(doi, safe='/'), doi)}", ""]
-    return lines
-
-
-def _fence(text: str) -> list[str]:
-    """A fenced code block that its text cannot close (mkdocs-material adds a copy button)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [f"{fence} sh", text, fence]
+        lines.append(f"<p>DOI: {_link('https://doi.org/' + quote(doi, safe='/'), doi)}</p>")
+    return "".join(lines)
 
 
 def _page_link(product_id: str) -> str:
-    return f'<a href="../{quote(product_id, safe="")}/">{md(product_id)}</a>'
+    return f'<a href="../{quote(product_id, safe="")}/">{text(product_id)}</a>'
 
 
-def _local_link(section: str, name: str | None, text: str) -> str:
-    """``text`` linked to the page of a release, type or owner (site_builder.sitepages), if it has one."""
-    return f'<a href="../../{section}/{quote(name, safe="")}/">{text}</a>' if name else text
+def _local_link(section: str, name: str | None, content: str) -> str:
+    """``content`` linked to the page of a release, type or owner (site_builder.sitepages), if it has one."""
+    return f'<a href="../../{section}/{quote(name, safe="")}/">{content}</a>' if name else content
 
 
-def _link(url: Any, text: Any = None) -> str:
+def _link(url: Any, label: Any = None) -> str:
     """A link to a web address, or the value as text when it is not an http(s) URL."""
     if not isinstance(url, str) or not _WEB_URL.match(url):
-        return md(url)
-    # md() escapes quotes and Markdown characters as entities, which attributes decode.
-    return f'<a href="{md(url)}" rel="noopener noreferrer nofollow">{md(text or url)}</a>'
-
-
-def _row(*cells: str) -> str:
-    return "| " + " | ".join(cells) + " |"
+        return text(url)
+    return f'<a href="{html.escape(url)}" rel="noopener noreferrer nofollow">{text(label or url)}</a>'
 
 
 def _list(value: Any) -> list[Any]:

@@ -3,12 +3,10 @@ the official preset, inert hostile metadata, and the keystroke latency at 10,000
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -19,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.api import build_api
 from site_builder.site import build_site
 from tests.test_productpage import copy_data_descriptions
 from tests.test_site import SAMPLE_IDS, add_product, make_catalogue
@@ -51,9 +48,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_catalogue(tmp_path_factory.mktemp("catalog"))
     copy_data_descriptions(root)
     add_product(root, "xss-title", HOSTILE)
-    result = build_site(root, root.parent / "site", strict=True)
-    build_api(root, result.out, list(result.records))
-    return result.out
+    return build_site(root, root.parent / "site", strict=True).out
 
 
 @contextmanager
@@ -106,7 +101,7 @@ def page(browser):
     page = context.new_page()
     problems: list[str] = []
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("console", lambda m: problems.append(f"console: {m.text} {m.location}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
     yield page
     context.close()
@@ -208,32 +203,21 @@ def synthetic_products(n: int) -> dict:
     return {"api_version": "v1", "count": n, "products": products}
 
 
-def test_keystroke_latency_at_10000_products(page, site: Path, tmp_path: Path) -> None:
+def test_filters_10000_products_on_each_keystroke(page, site: Path, tmp_path: Path) -> None:
+    """The page copes with 10,000 products (bench/site.py times it: under 100 ms a keystroke)."""
     big = shutil.copytree(site, tmp_path / "site")
-    body = json.dumps(synthetic_products(10_000), ensure_ascii=False, separators=(",", ":")).encode()
-    (big / "api" / "v1" / "products.json").write_bytes(body)
+    catalogue = synthetic_products(10_000)
+    (big / "api" / "v1" / "products.json").write_text(json.dumps(catalogue), encoding="utf-8")
     with serve(big) as url:
         page.goto(url + "catalog/")
         page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent === '100 of 10,000 products'",
                                timeout=20_000)
-        page.evaluate("""() => { window.measure = () => new Promise(resolve => {
-            const status = document.querySelector('.pz-catalog__main .pz-catalog__status');
-            let start = null;
-            document.querySelector('.pz-catalog__search').addEventListener(
-                'keydown', () => { start = performance.now(); }, {once: true, capture: true});
-            const observer = new MutationObserver(() => { observer.disconnect(); resolve(performance.now() - start); });
-            observer.observe(status, {childList: true, characterData: true, subtree: true});
-        }); }""")
         page.focus(SEARCH)
-        times = []
-        for digit in "13579":
-            page.evaluate("() => { window.measuring = window.measure(); }")
-            page.keyboard.press(digit)
-            times.append(page.evaluate("() => window.measuring"))
-            assert "of 10,000 products" not in page.text_content(STATUS)  # the digit filtered the list
-            page.keyboard.press("Backspace")
-            page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent === '100 of 10,000 products'")
-        median = statistics.median(times)
-        print(f"\n10,000 products: keystroke to results {median:.1f} ms (median of {times!r}); "
-              f"products.json {len(body) / 1e6:.2f} MB, {len(gzip.compress(body)) / 1e6:.2f} MB gzipped")
-        assert median < 100
+        page.keyboard.type("forest")
+        expected = sum("forest" in " ".join([p["id"], p["title"], p["summary"], *p["columns"], *p["tags"], *p["survey"]]).lower()
+                   for p in catalogue["products"])
+        page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent === "
+                               f"'{min(expected, 100)} of {expected:,} products (10,000 in total)'")
+        matching = {p["id"] for p in catalogue["products"]
+                    if "forest" in " ".join([p["id"], p["title"], p["summary"], *p["columns"], *p["tags"]]).lower()}
+        assert set(ids(page)) <= matching and len(ids(page)) == min(expected, 100)

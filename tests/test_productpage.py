@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,15 @@ from site_builder.api import ProductRecord
 from site_builder.datacheck import read_pointer
 from site_builder.productpage import render_product_page
 from site_builder.site import build_site
-from tests.test_site import HOSTILE_YAML, REPO, SAMPLE_IDS, add_product, make_catalogue, text_of
+from tests.test_site import (
+    HOSTILE_YAML,
+    REPO,
+    SAMPLE_IDS,
+    TagCollector,
+    add_product,
+    make_catalogue,
+    text_of,
+)
 
 DC2 = "dc2-training-9816"
 MAIN = "test_dc2_training_9816.hdf5"
@@ -126,6 +133,7 @@ def test_training_page_has_files_commands_history_and_json_link(site: Path) -> N
         get,
         f'{get} --remote-config auth=custom custom_auth_header=Authorization password="Bearer $ACCESS_TOKEN"',
         f"dvc pull products/{DC2}/{MAIN}.dvc",
+        f'from pzclient import open_catalog\n\ncatalog = open_catalog()\ntable = catalog.load("{DC2}")',
     ]
     _, *history = table_rows(section(source, "version-history"))
     assert len(history) == 1
@@ -155,8 +163,8 @@ def test_history_offers_each_version() -> None:
         [{"path": "a.csv", "role": "main", "format": "csv", "size": 2048, "md5": "0" * 32}], [],
         [{"commit": "c0ffee" * 6 + "c0ff", "date": "2026-11-20T10:00:00+00:00", "author": "Ann <b>",
           "message": "Fix `x` | <script>alert(1)</script>", "md5s": {"a.csv": "1" * 32}}])
-    page = render_product_page(record, {"repository_url": REPOSITORY})
-    history = page[page.index("## Version history"):]
+    page = render_product_page(record, {"repository_url": REPOSITORY}).body
+    history = page[page.index('id="version-history"'):]
     assert "2026-11-20" in history and "1" * 32 in history
     assert "--rev " + "c0ffee" * 6 + "c0ff" in history
     assert "<script>" not in history and "<b>" not in history
@@ -186,14 +194,3 @@ def test_hostile_metadata_and_summary_are_inert(tmp_path: Path) -> None:
     shown = text_of(out / "products" / "hostile" / "index.html")
     assert "<img src=x onerror=alert(15)>" in shown  # a column of the summary, as text
     assert "javascript:alert(11)" in shown
-
-
-class TagCollector(HTMLParser):
-    """Every start tag of a document, with its attributes (entities decoded, as a browser does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, attrs))

@@ -1,0 +1,375 @@
+"""Product pages and product JSON of a site build: read once, in parallel, and only what changed.
+
+A build reads every new or changed product folder (phase one; a folder is unchanged when the
+names, sizes and modification times of its files are), then renders the page and JSON of each
+product whose inputs changed: its folder, the products derived from it, its git history, the
+catalogue settings, the page shell or this package's code. The others are hard-linked from
+the previous build. What was read and rendered is remembered in ``.pz/cache/site.pickle``
+(a cache: deleting it only makes the next build a full one).
+
+Above :data:`PARALLEL_FROM` products to read or render, the work is shared by one forked
+process per core; each keeps the products it read for the render step, so a product is parsed
+once and only small values cross between processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .api import (
+    API_VERSION,
+    ApiBuildError,
+    ProductRecord,
+    product_entry,
+    read_history_update,
+    read_record_parts,
+    remote_url,
+    render_product_json,
+)
+from .catalog import PRODUCTS_DIR, paused_gc
+from .productpage import render_product_page
+from .shell import Shell
+
+__all__ = ["CACHE_FILE", "PARALLEL_FROM", "ProductBuild", "ProductState"]
+
+CACHE_FILE = Path(".pz") / "cache" / "site.pickle"
+CACHE_VERSION = 2
+#: Written into each built site; the cache names the build it describes.
+BUILD_ID_FILE = ".pz-build-id"
+API_PRODUCTS = f"api/{API_VERSION}/products"
+PARALLEL_FROM = 300
+#: Metadata keys that the landing, release, type and owner pages and index.json need.
+LITE_KEYS = ("title", "product_type", "official", "status", "release", "owner")
+# The modules whose code decides what a product page or JSON holds: a change re-renders all.
+_CODE = hashlib.sha256(b"".join(
+    (Path(__file__).parent / name).read_bytes() for name in ("productpage.py", "plot.py", "api.py", "shell.py")
+)).hexdigest()
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """What a build remembers of one product."""
+
+    fingerprint: tuple
+    derived_from: tuple[str, ...]
+    lite: dict[str, Any]
+    entry: dict[str, Any] | None = None  #: its products.json entry, once rendered
+    key: tuple | None = None  #: what its page and JSON were rendered from, beyond the common inputs
+
+
+@dataclass
+class _Read:
+    """A product read in phase one (kept by the process that read it)."""
+
+    data: dict[str, Any]
+    summary: dict[str, Any] | None
+    files: list[dict[str, Any]]
+    description: str | None
+
+
+@dataclass
+class ProductBuild:
+    """Reads and renders the products of one build (see the module docstring)."""
+
+    root: Path
+    settings: dict[str, Any]
+    use_cache: bool = True
+    workers: int | None = None
+    states: dict[str, ProductState] = field(default_factory=dict)
+    rendered: int = 0
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _pool: list[Any] = field(default_factory=list)
+    _owner: dict[str, int] = field(default_factory=dict)
+    _adopt: tuple[Path, list[str]] | None = None
+    _removed: list[str] = field(default_factory=list)
+    build_id: str = ""
+    _local: _Reader | None = None
+
+    def read(self) -> list[str]:
+        """Phase one: read every new or changed product; return the problems (GNU-style lines)."""
+        self._cache = self._load_cache() if self.use_cache else {}
+        cached: dict[str, ProductState] = self._cache.get("products", {})
+        folders = _product_folders(self.root)
+        prints = {f: fingerprint(self.root / PRODUCTS_DIR / f) for f in folders}
+        changed = [f for f in folders if f not in cached or cached[f].fingerprint != prints[f]]
+        self.states = {f: cached[f] for f in folders if f not in changed}
+        problems = []
+        for folder, result in self._run("read", changed):
+            if isinstance(result, str):
+                problems.append(result)
+            else:
+                derived, lite = result
+                self.states[folder] = ProductState(prints[folder], derived, lite)
+        return problems
+
+    def write(self, out: Path, previous: Path | None, shell: Shell, shell_key: str) -> None:
+        """Phase two: write ``products/<id>/index.html`` and ``api/v1/products/<id>.json`` into ``out``.
+
+        Only the products whose inputs differ from those of the last build are rendered when
+        ``previous`` is that build's output (its :data:`BUILD_ID_FILE` matches the cache); the
+        others are taken over from it by :meth:`adopt`.
+        """
+        head, history = read_history_update(self.root, *self._cache.get("history", (None, {})))
+        outputs: dict[str, list[str]] = {}
+        for folder in sorted(self.states):
+            for parent in self.states[folder].derived_from:
+                outputs.setdefault(parent, []).append(folder)
+        common = _hash((CACHE_VERSION, _CODE, self.settings, shell_key))
+        reuse = (previous is not None and common == self._cache.get("common")
+                 and _read_build_id(previous) == self._cache.get("build_id")
+                 and (previous / PRODUCTS_DIR).is_dir() and (previous / API_PRODUCTS).is_dir())
+        (out / PRODUCTS_DIR).mkdir(parents=True, exist_ok=True)
+        (out / API_PRODUCTS).mkdir(parents=True, exist_ok=True)
+        todo, keys = [], {}
+        for folder, state in self.states.items():
+            mine, history_of = outputs.get(folder, []), history.get(folder, [])
+            # What the page and JSON show beyond the folder: the products derived from it and its commits.
+            key = (state.fingerprint, tuple(mine), tuple(e["commit"] for e in history_of))
+            if not (reuse and key == state.key):
+                todo.append((folder, mine, history_of))
+                keys[folder] = key
+        known = frozenset(self.states)
+        for folder, entry in self._run("render", todo, out=out, shell=shell, known=known):
+            self.states[folder] = replace(self.states[folder], entry=entry, key=keys[folder])
+        self.rendered = len(todo)
+        self._adopt = (previous, [f for f in self.states if f not in keys]) if reuse else None
+        removed = set(self._cache.get("products", {})) - set(self.states)
+        self._removed = sorted(removed)
+        self.build_id = uuid.uuid4().hex
+        (out / BUILD_ID_FILE).write_text(self.build_id + "\n", encoding="utf-8")
+        self._cache = {"version": CACHE_VERSION, "products": self.states, "history": (head, history),
+                       "common": common, "build_id": self.build_id}
+
+    def adopt(self, out: Path) -> Callable[[], None]:
+        """Move the unchanged products' files of the previous build into ``out``.
+
+        The previous build's ``products/`` and ``api/v1/products/`` folders are moved (two
+        renames, not 20,000 copies) and the newly rendered files moved into them. Returns a
+        function that undoes the moves, for a build that fails before the swap. Between this
+        call and the swap the previous site lacks its product pages; it is a few milliseconds.
+        """
+        if self._adopt is None:
+            return lambda: None
+        previous, _ = self._adopt
+        moved = []
+        for rel in (PRODUCTS_DIR, API_PRODUCTS):
+            fresh = out / f"{rel}.new"
+            (out / rel).rename(fresh)
+            (previous / rel).rename(out / rel)
+            moved.append(rel)
+
+        def undo() -> None:
+            for rel in moved:
+                (out / rel).rename(previous / rel)
+
+        try:
+            for folder in self._removed:  # products gone from the catalogue
+                shutil.rmtree(out / PRODUCTS_DIR / folder, ignore_errors=True)
+                (out / API_PRODUCTS / f"{folder}.json").unlink(missing_ok=True)
+            for fresh in (out / f"{PRODUCTS_DIR}.new").iterdir():
+                target = out / PRODUCTS_DIR / fresh.name
+                target.mkdir(exist_ok=True)
+                (fresh / "index.html").replace(target / "index.html")
+            for fresh in (out / f"{API_PRODUCTS}.new").iterdir():
+                fresh.replace(out / API_PRODUCTS / fresh.name)
+        except BaseException:
+            undo()
+            raise
+        shutil.rmtree(out / f"{PRODUCTS_DIR}.new")
+        shutil.rmtree(out / f"{API_PRODUCTS}.new")
+        return undo
+
+    def save(self) -> None:
+        """Remember this build for the next one (atomically; a failure only costs speed)."""
+        if not self.use_cache:
+            return
+        path = self.root / CACHE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with paused_gc():
+            temporary.write_bytes(pickle.dumps(self._cache, protocol=pickle.HIGHEST_PROTOCOL))
+        temporary.replace(path)
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        for process, conn in self._pool:
+            with contextlib.suppress(OSError):
+                conn.send(("stop", None, {}))
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+        self._pool.clear()
+
+    def __enter__(self) -> ProductBuild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- work sharing ----------------------------------------------------------------------
+
+    def _run(self, action: str, items: list, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        """Run ``action`` on ``items`` in this process, or across the workers for large batches."""
+        if not items:
+            return []
+        if self._pool or (len(items) >= PARALLEL_FROM and (self.workers or os.cpu_count() or 1) > 1):
+            return self._run_parallel(action, items, kwargs)
+        if self._local is None:
+            self._local = _Reader(self.root, self.settings)
+        with paused_gc():
+            return self._local.do(action, items, kwargs)
+
+    def _run_parallel(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        if not self._pool:
+            context = multiprocessing.get_context("fork")
+            for _ in range(self.workers or os.cpu_count() or 1):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, self.root, self.settings), daemon=True)
+                process.start()
+                theirs.close()
+                self._pool.append((process, mine))
+        # A product is rendered by the process that read it; others go to the least loaded.
+        shares: list[list] = [[] for _ in self._pool]
+        for item in items:
+            folder = item if isinstance(item, str) else item[0]
+            index = self._owner.get(folder)
+            if index is None:
+                index = min(range(len(shares)), key=lambda i: len(shares[i]))
+                self._owner[folder] = index
+            shares[index].append(item)
+        for (_, conn), share in zip(self._pool, shares, strict=True):
+            conn.send((action, share, kwargs))
+        results = []
+        for _, conn in self._pool:
+            status, payload = conn.recv()
+            if status == "error":
+                raise RuntimeError(f"a site build worker failed:\n{payload}")
+            results += payload
+        return results
+
+    def _load_cache(self) -> dict[str, Any]:
+        try:
+            with paused_gc():
+                cache = pickle.loads((self.root / CACHE_FILE).read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return {}
+        return cache if isinstance(cache, dict) and cache.get("version") == CACHE_VERSION else {}
+
+
+class _Reader:
+    """The products one process read, and how it reads and renders them."""
+
+    def __init__(self, root: Path, settings: dict[str, Any]) -> None:
+        self.root, self.settings, self.remote = root, settings, remote_url(settings)
+        self.read: dict[str, _Read] = {}
+
+    def do(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        if action == "read":
+            return [(folder, self._read(folder)) for folder in items]
+        return [self._render(*item, **kwargs) for item in items]
+
+    def _read(self, folder: str) -> tuple[tuple[str, ...], dict[str, Any]] | str:
+        try:
+            data, summary, files = read_record_parts(self.root, folder, self.remote)
+        except ApiBuildError as err:
+            return str(err)
+        description = None
+        if name := data.get("description_file"):
+            base = (self.root / PRODUCTS_DIR / folder).resolve()
+            path = (base / str(name)).resolve()
+            try:
+                if not path.is_relative_to(base):
+                    raise OSError("outside the product folder")
+                description = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                return (f"{PRODUCTS_DIR}/{folder}/product.yaml:1: error: field 'description_file': "
+                        f"{path.name!r} cannot be read ({exc})")
+        self.read[folder] = _Read(data, summary, files, description)
+        provenance = data.get("provenance")
+        derived = provenance.get("derived_from") if isinstance(provenance, dict) else None
+        lite = {k: data.get(k) for k in LITE_KEYS}
+        return tuple(str(p) for p in derived) if isinstance(derived, list) else (), lite
+
+    def _render(self, folder: str, outputs: list[str], history: list[dict], *,
+                out: Path, shell: Shell, known: frozenset[str]) -> tuple[str, dict[str, Any]]:
+        got = self.read.pop(folder, None)
+        if got is None:  # unchanged, but what it links to or its history changed
+            problem = self._read(folder)
+            if isinstance(problem, str):
+                raise ApiBuildError(problem)
+            got = self.read.pop(folder)
+        record = ProductRecord(folder, got.data, got.summary, got.files, outputs, history)
+        page = render_product_page(record, self.settings, description=got.description, known=known)
+        folder_out = out / PRODUCTS_DIR / folder
+        folder_out.mkdir(exist_ok=True)  # exists when linking it failed half-way
+        (folder_out / "index.html").write_text(shell.render(folder, page), encoding="utf-8")
+        (out / "api" / API_VERSION / "products" / f"{folder}.json").write_bytes(
+            render_product_json(self.settings, record))
+        return folder, product_entry(record)
+
+
+def _serve(conn: Any, root: Path, settings: dict[str, Any]) -> None:
+    """A worker process: run the requests of :class:`ProductBuild` until told to stop."""
+    import gc
+
+    gc.disable()  # metadata has no cycles; the process is short-lived
+    reader = _Reader(root, settings)
+    while True:
+        try:
+            action, items, kwargs = conn.recv()
+        except EOFError:
+            return
+        if action == "stop":
+            return
+        try:
+            conn.send(("ok", reader.do(action, items, kwargs)))
+        except Exception:  # reported to the parent, which raises
+            conn.send(("error", traceback.format_exc()))
+
+
+def fingerprint(folder: Path) -> tuple:
+    """Names, sizes and modification times of the files of a product folder."""
+    try:
+        with os.scandir(folder) as entries:
+            found = []
+            for e in entries:
+                st = e.stat(follow_symlinks=False)
+                found.append((e.name, st.st_size, st.st_mtime_ns, e.is_dir(follow_symlinks=False)))
+    except OSError:
+        return ()
+    return tuple(sorted(found))
+
+
+def _product_folders(root: Path) -> list[str]:
+    base = root / PRODUCTS_DIR
+    if not base.is_dir():
+        return []
+    with os.scandir(base) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def _read_build_id(site: Path) -> str | None:
+    try:
+        return (site / BUILD_ID_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _hash(value: Any) -> str:
+    """A digest of a JSON-like value that depends only on its content (not on object identity)."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
