@@ -108,7 +108,7 @@ def render_product_page(record: ProductRecord, settings: dict[str, Any], *,
                              "This product as JSON</a> (JSON API, version 1)</p>"
                              '<p><a href="../../catalog/">All products</a></p>'),
     }
-    body = [_heading("h1", _slug(title), text(title)), *_badges(d), f"<p>{text(d.get('summary') or '')}</p>"]
+    body = [_heading("h1", _slug(title), text(title)), *_badges(d, known), f"<p>{text(d.get('summary') or '')}</p>"]
     present = []
     for anchor, content in parts.items():
         if content:
@@ -207,13 +207,16 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "product"
 
 
-def _badges(d: dict[str, Any]) -> list[str]:
+def _badges(d: dict[str, Any], known: Container[str] | None) -> list[str]:
     blocks = []
     if d.get("official") is True:
         blocks.append(_admonition("success", "Official", "Validated and maintained by the PZ Coordination Group."))
     status = str(d.get("status") or "active")
     if status != "active":
-        blocks.append(_admonition("danger", status.capitalize(), d.get("status_reason") or "No reason given."))
+        block = _admonition("danger", status.capitalize(), d.get("status_reason") or "No reason given.")
+        if d.get("superseded_by"):
+            block = block.replace("</div>", f"<p>Superseded by {_product_ref(str(d['superseded_by']), known)}.</p></div>")
+        blocks.append(block)
     return blocks
 
 
@@ -289,8 +292,9 @@ def _preview(stats: dict[str, Any] | None) -> str:
 
 def _files(record: ProductRecord) -> str:
     rows = [(text(f["path"]), text(f.get("role")), text(f.get("format")), text(human_size(f.get("size"))),
-             f"<code>{text(f.get('md5'))}</code>" if f.get("md5") else "—") for f in record.files]
-    return _table(("Path", "Role", "Format", "Size", "MD5"), rows) if rows else ""
+             f"<code>{text(f.get('md5'))}</code>" if f.get("md5") else "—", text(f.get("description")))
+            for f in record.files]
+    return _table(("Path", "Role", "Format", "Size", "MD5", "Description"), rows) if rows else ""
 
 
 def _main_path(record: ProductRecord) -> str | None:
@@ -326,10 +330,10 @@ def _provenance(record: ProductRecord, known: Container[str] | None) -> str:
     prov = _dict(record.metadata.get("provenance"))
     code = _dict(prov.get("code"))
     inputs = [str(p) for p in _list(prov.get("derived_from"))]
-    rows = [("Derived from", ", ".join(_page_link(p) if known is None or p in known
-                                       else f"{text(p)} (not in the catalogue)" for p in inputs) or "—"),
+    rows = [("Derived from", ", ".join(_product_ref(p, known) for p in inputs) or "—"),
             ("Used by", ", ".join(_page_link(p) for p in record.outputs) or "—"),
-            ("Source", text(prov.get("source"))), ("Code repository", _link(code.get("repository"))),
+            ("Source", text(prov.get("source"))), ("Notes", text(prov.get("notes"))),
+            ("Code repository", _link(code.get("repository"))),
             ("Code version", text(code.get("version"))), ("Code path", text(code.get("path")))]
     return _table(None, rows)
 
@@ -352,7 +356,24 @@ def _citation(d: dict[str, Any]) -> str:
     if d.get("doi"):
         doi = str(d["doi"])
         lines.append(f"<p>DOI: {_link('https://doi.org/' + quote(doi, safe='/'), doi)}</p>")
+    references = [r for r in _list(d.get("references")) if isinstance(r, dict)]
+    if references:
+        items = "".join(f"<li>{_link(r.get('url'), r.get('title'))}"
+                        + ("" if _is_web(r.get("url")) or not r.get("title") else f" ({text(r.get('title'))})")
+                        + "</li>" for r in references)
+        lines.append(f"<p>References:</p><ul>{items}</ul>")
     return "".join(lines)
+
+
+def _is_web(url: Any) -> bool:
+    return isinstance(url, str) and _WEB_URL.match(url) is not None
+
+
+def _product_ref(product_id: str, known: Container[str] | None) -> str:
+    """A link to the page of a product, or its id as text when the catalogue lacks it."""
+    if known is None or product_id in known:
+        return _page_link(product_id)
+    return f"{text(product_id)} (not in the catalogue)"
 
 
 def _page_link(product_id: str) -> str:

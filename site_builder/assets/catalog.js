@@ -11,7 +11,6 @@
 
   var QUERY = "query";     // not "q": mkdocs-material opens its own search on ?q=
   var PAGE = 100;          // rows rendered at first and added by "Show more"
-  var DEBOUNCE_MS = 50;
   var TOP_TAGS = 30;
   var FACETS = [            // key in the URL, heading, values of a product (strings)
     { key: "type", label: "Type", values: function (p) { return one(p.product_type); } },
@@ -118,10 +117,13 @@
     var search = el("input", { type: "search", "class": "pz-catalog__search md-input",
       placeholder: "Search id, title, summary, columns, tags, survey", "aria-label": "Search products" });
     search.value = s.q;
-    var timer = null;
+    // No debounce (it would cost its own delay on every keystroke): keystrokes that arrive while
+    // an update is pending are folded into it, so fast typing never queues up filter passes.
+    var pending = false;
     search.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () { s.q = search.value; s.shown = PAGE; self.update(true); }, DEBOUNCE_MS);
+      if (pending) { return; }
+      pending = true;
+      setTimeout(function () { pending = false; s.q = search.value; s.shown = PAGE; self.update(true); }, 0);
     });
     this.search = search;
 
