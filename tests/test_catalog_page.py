@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from site_builder.catalog import read_product
 from site_builder.site import build_site
 from tests.test_productpage import copy_data_descriptions
-from tests.test_site import SAMPLE_IDS, add_product, make_catalogue
+from tests.test_site import REPO, SAMPLE_IDS, add_product, make_catalogue
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
@@ -221,3 +222,52 @@ def test_filters_10000_products_on_each_keystroke(page, site: Path, tmp_path: Pa
         matching = {p["id"] for p in catalogue["products"]
                     if "forest" in " ".join([p["id"], p["title"], p["summary"], *p["columns"], *p["tags"]]).lower()}
         assert set(ids(page)) <= matching and len(ids(page)) == min(expected, 100)
+
+
+def test_landing_page_cards_lead_to_their_pages(page, base_url: str) -> None:
+    page.goto(base_url)
+    cards = page.locator(".grid.cards li")
+    assert cards.count() == 5
+    assert "not scientifically validated" in page.locator("article").inner_text()
+    page.locator(".grid.cards a", has_text="Official products").click()
+    page.wait_for_url("**/official/")
+    wait_rows(page, sum(read_product(REPO, i).data.get("official") is True for i in SAMPLE_IDS))
+    page.go_back()
+    page.locator(".grid.cards a", has_text="User-generated products").click()
+    page.wait_for_url("**/catalog/?official=false")
+    page.wait_for_function(f"document.querySelector('{STATUS}')?.textContent.includes(' of ')")
+    assert "dc2-training-9816" not in ids(page) and "xss-title" in ids(page)
+
+
+def test_product_page_has_plots_copy_buttons_toc_and_json(page, base_url: str) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(base_url + "products/dc2-training-9816/")
+    plots = page.locator(".pz-plot svg")
+    assert plots.count() == 2  # z histogram and magnitudes (a simulation: no sky footprint here)
+    for i in range(plots.count()):
+        box = plots.nth(i).bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100
+        assert plots.nth(i).get_attribute("role") == "img" and plots.nth(i).get_attribute("aria-label")
+    # The theme adds a copy button to every command block; it copies the command.
+    blocks = page.locator("#get-the-data ~ .highlight")
+    assert blocks.count() >= 4
+    first = blocks.first
+    first.hover()
+    first.locator('button[data-md-type="copy"]').click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied == first.locator("code").inner_text().strip()
+    assert copied.startswith("dvc get ")
+    # The table of contents lists exactly the sections of this page.
+    toc = page.locator("nav.md-nav--secondary a.md-nav__link").evaluate_all("a => a.map(x => x.hash)")
+    headings = page.locator("article h2").evaluate_all("h => h.map(x => '#' + x.id)")
+    assert toc == headings and "#preview" in toc
+    with page.expect_response("**/api/v1/products/dc2-training-9816.json") as response:
+        page.locator("a", has_text="This product as JSON").click()
+    assert response.value.json()["id"] == "dc2-training-9816"
+
+
+def test_product_without_data_summary_has_no_empty_sections(page, base_url: str) -> None:
+    page.goto(base_url + "products/xss-title/")
+    toc = page.locator("nav.md-nav--secondary a.md-nav__link").evaluate_all("a => a.map(x => x.hash)")
+    assert "#data-at-a-glance" not in toc and "#preview" not in toc and "#key-facts" in toc
+    assert page.locator("article h1").inner_text().startswith(HOSTILE_TITLE)
