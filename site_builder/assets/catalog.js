@@ -308,5 +308,12 @@
       if (!root.hasAttribute("data-ready")) { root.setAttribute("data-ready", ""); new Catalog(root).load(); }
     });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  // With the theme's instant navigation, pages swap in without a load event: document$ says when.
+  if (window.document$ && typeof window.document$.subscribe === "function") {
+    window.document$.subscribe(start);
+  } else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 }());
