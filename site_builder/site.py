@@ -294,6 +294,7 @@ def _render_catalog_page(heading: str, preset: str) -> str:
     """Markdown of a catalogue page: a container that assets/catalog.js fills from the JSON API."""
     api = "../api/v1/"
     return "\n".join([
+        "---", "hide:", "  - toc", "---", "",  # the table needs the width of the table of contents
         f"# {heading}", "",
         f'<div class="pz-catalog" data-api="{api}products.json" data-types="{api}product-types.json" '
         f'data-products="../products/" data-preset="{preset}"></div>', "",
