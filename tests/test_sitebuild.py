@@ -12,8 +12,9 @@ import pytest
 from site_builder import productbuild
 from site_builder.linkcheck import check_links
 from site_builder.site import SiteBuildError, build_site
+from tests.test_api import _assert_api_valid
 from tests.test_productpage import commit_all, copy_data_descriptions
-from tests.test_site import HOSTILE_YAML, SAMPLE_IDS, add_product, make_catalogue
+from tests.test_site import HOSTILE_YAML, REPO, SAMPLE_IDS, add_product, make_catalogue
 
 DC2 = "dc2-training-9816"
 
@@ -146,3 +147,22 @@ def test_unknown_input_is_named_without_a_link(tmp_path: Path) -> None:
     out = build_site(root, tmp_path / "site", strict=True).out
     page = (out / "products" / "child" / "index.html").read_text()
     assert "not-here (not in the catalogue)" in page and 'href="../not-here/"' not in page
+
+
+@pytest.mark.slow
+def test_site_and_api_of_a_generated_1000_product_catalogue(tmp_path: Path) -> None:
+    """The parallel path end to end: every page rendered, every JSON valid against its schema."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from sitegen import make_site_catalog
+
+    root = make_site_catalog(tmp_path / "catalog", 1000)
+    result = build_site(root, tmp_path / "site", strict=True)
+    assert (result.products, result.rendered) == (1000, 1000)
+    assert _assert_api_valid(result.out) == 1000
+    assert len(list((result.out / "products").glob("*/index.html"))) == 1000
+    listed = json.loads((result.out / "api/v1/products.json").read_text())
+    assert [p["id"] for p in listed["products"]] == sorted(p.name for p in (root / "products").iterdir())
+    history = json.loads((result.out / "api/v1/products" / f"{listed['products'][0]['id']}.json").read_text())["history"]
+    assert [h["message"] for h in history] == ["Synthetic catalogue"]
