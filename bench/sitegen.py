@@ -13,6 +13,7 @@ facets have many values. The catalogue is a git repository with one commit.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import subprocess
@@ -48,6 +49,29 @@ def make_site_catalog(dest: Path, count: int, *, git: bool = True) -> Path:
     if git:
         env_commit(dest, "Synthetic catalogue", init=True)
     return dest
+
+
+def synthetic_products(n: int) -> dict:
+    """A products.json of ``n`` random entries (random words: it compresses like real metadata)."""
+    rng = random.Random(0)
+    words = ["galaxy", "redshift", "photometric", "deep", "wide", "field", "spectroscopic", "sample",
+             "training", "validation", "template", "fit", "neural", "forest", "posterior", "catalog"]
+    columns = ["ra", "dec", "z", "z_err", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "mag_y", "flag",
+               "objectid", "pdf", "odds", "chi_sq", "weight"]
+    types = ["training_set", "validation_set", "redshift_catalog", "photoz_estimates", "object_catalog",
+             "other"]
+    tags = [f"tag{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(200)]
+    products = [{
+        "id": f"synthetic-{i:05d}", "title": " ".join(rng.choices(words, k=5)).capitalize(),
+        "summary": " ".join(rng.choices(words, k=16)), "product_type": rng.choice(types),
+        "official": rng.random() < 0.05, "status": rng.choice(["active", "deprecated"]),
+        "release": rng.choice([None, "dp0.2", "dp1", "dr1"]), "owner": f"owner-{chr(97 + rng.randrange(26))}",
+        "survey": rng.sample(["LSST", "DES", "KiDS", "HSC", "cosmoDC2"], k=rng.randint(1, 2)),
+        "tags": rng.sample(tags, k=rng.randint(0, 4)), "created": f"20{rng.randint(20, 26)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+        "updated": None, "num_rows": rng.randint(10, 10**9), "size": rng.randint(10**3, 10**11),
+        "columns": rng.sample(columns, k=rng.randint(3, 16)), "pz_code": None,
+    } for i in range(n)]
+    return {"api_version": "v1", "count": n, "products": products}
 
 
 def env_commit(root: Path, message: str, *, init: bool = False) -> None:

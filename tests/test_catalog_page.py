@@ -4,7 +4,6 @@ the official preset, inert hostile metadata, and the keystroke latency at 10,000
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,10 @@ import pytest
 
 from site_builder.catalog import read_product
 from site_builder.site import build_site
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from sitegen import synthetic_products
+
 from tests.test_productpage import copy_data_descriptions
 from tests.test_site import REPO, SAMPLE_IDS, add_product, make_catalogue
 
@@ -180,28 +183,6 @@ def test_hostile_title_is_shown_as_text(page, base_url: str) -> None:
     assert page.locator(".pz-catalog img").count() == 0
     page.goto(base_url)  # the landing page too, for dialogs and console errors
     page.wait_for_load_state("load")
-
-
-def synthetic_products(n: int) -> dict:
-    rng = random.Random(0)
-    words = ["galaxy", "redshift", "photometric", "deep", "wide", "field", "spectroscopic", "sample",
-             "training", "validation", "template", "fit", "neural", "forest", "posterior", "catalog"]
-    columns = ["ra", "dec", "z", "z_err", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "mag_y", "flag",
-               "objectid", "pdf", "odds", "chi_sq", "weight"]
-    types = ["training_set", "validation_set", "redshift_catalog", "photoz_estimates", "object_catalog",
-             "other"]
-    tags = [f"tag{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(200)]
-    products = [{
-        "id": f"synthetic-{i:05d}", "title": " ".join(rng.choices(words, k=5)).capitalize(),
-        "summary": " ".join(rng.choices(words, k=16)), "product_type": rng.choice(types),
-        "official": rng.random() < 0.05, "status": rng.choice(["active", "deprecated"]),
-        "release": rng.choice([None, "dp0.2", "dp1", "dr1"]), "owner": f"owner-{chr(97 + rng.randrange(26))}",
-        "survey": rng.sample(["LSST", "DES", "KiDS", "HSC", "cosmoDC2"], k=rng.randint(1, 2)),
-        "tags": rng.sample(tags, k=rng.randint(0, 4)), "created": f"20{rng.randint(20, 26)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-        "updated": None, "num_rows": rng.randint(10, 10**9), "size": rng.randint(10**3, 10**11),
-        "columns": rng.sample(columns, k=rng.randint(3, 16)), "pz_code": None,
-    } for i in range(n)]
-    return {"api_version": "v1", "count": n, "products": products}
 
 
 def test_filters_10000_products_on_each_keystroke(page, site: Path, tmp_path: Path) -> None:
