@@ -17,7 +17,7 @@ from html import escape
 from itertools import pairwise
 from typing import Any
 
-__all__ = ["render_magnitudes", "render_sky_map", "render_z_histogram"]
+__all__ = ["render_lineage", "render_magnitudes", "render_sky_map", "render_z_histogram"]
 
 FILL = "var(--md-primary-fg-color, #4051b5)"
 FONT = "var(--md-text-font-family, sans-serif)"
@@ -374,3 +374,58 @@ def _band_rank(name: str) -> int:
     """Position of the band named in a column (``mag_g_lsst`` -> g) in u g r i z y J H K."""
     found = re.search(r"(?:^|[^A-Za-z])([ugrizyJHK])(?:[^A-Za-z]|$)", name)
     return _BAND_ORDER.index(found.group(1)) if found else len(_BAND_ORDER)
+
+
+def render_lineage(inputs: Sequence[str], product: str, outputs: Sequence[str], *, width: int = 560) -> str:
+    """Provenance as a graph: the products this one derives from, itself, and those derived from it.
+
+    Parameters
+    ----------
+    inputs, outputs
+        Product ids (``provenance.derived_from`` and its inverse); shown as boxes linked by arrows.
+    product
+        The product of the page, in the middle.
+
+    The boxes are not links (the theme's instant navigation rewrites ``<a>`` elements and
+    fails on SVG ones); the page links the same products in the table below the graph.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element, or ``""`` when the product has neither inputs nor outputs.
+    """
+    if not inputs and not outputs:
+        return ""
+    rows = max(len(inputs), len(outputs), 1)
+    row_h, box_h, box_w = 34, 24, (width - 80) / 3
+    height = rows * row_h + 12
+    columns = ((8, list(inputs)), ((width - box_w) / 2, [product]), (width - 8 - box_w, list(outputs)))
+    body, centres = [], []
+    for column, (x, ids) in enumerate(columns):
+        top = (height - len(ids) * row_h) / 2 + (row_h - box_h) / 2
+        spots = []
+        for k, pid in enumerate(ids):
+            y = top + k * row_h
+            label = pid if len(pid) <= 30 else pid[:29] + "…"
+            box = (f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(box_w)}" height="{box_h}" rx="4" '
+                   f'fill="{FILL}" fill-opacity="{0.25 if column == 1 else 0.08}" stroke="{FILL}"/>'
+                   f'<text x="{_num(x + box_w / 2)}" y="{_num(y + 16)}" text-anchor="middle" font-size="10">'
+                   f"<title>{escape(pid)}</title>{escape(label)}</text>")
+            body.append(box)
+            spots.append((x, y + box_h / 2))
+        centres.append(spots)
+    (mid_x, mid_y), = centres[1]
+    for x, y in centres[0]:
+        body.append(_arrow(x + box_w, y, mid_x, mid_y))
+    for x, y in centres[2]:
+        body.append(_arrow(mid_x + box_w, mid_y, x, y))
+    body.insert(0, '<defs><marker id="pz-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" '
+                   'markerHeight="7" orient="auto"><path d="M0 0L8 4L0 8z" fill="currentColor"/></marker></defs>')
+    label = (f"Lineage of {product}: derived from {', '.join(inputs) or 'no product of the catalogue'}; "
+             f"used by {', '.join(outputs) or 'no product of the catalogue'}")
+    return _svg(width, height, label, body)
+
+
+def _arrow(x0: float, y0: float, x1: float, y1: float) -> str:
+    return (f'<path d="M{_num(x0)} {_num(y0)}L{_num(x1)} {_num(y1)}" stroke="currentColor" '
+            'stroke-opacity="0.6" fill="none" marker-end="url(#pz-arrow)"/>')

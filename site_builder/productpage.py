@@ -26,7 +26,7 @@ import markdown
 
 from .api import ProductRecord, render_get
 from .model import PRODUCT_TYPES
-from .plot import render_magnitudes, render_sky_map, render_z_histogram
+from .plot import render_lineage, render_magnitudes, render_sky_map, render_z_histogram
 from .schema import load_schema
 
 __all__ = ["PREVIEW_ROWS", "SECTIONS", "ProductPage", "md", "render_description", "render_product_page", "text"]
@@ -330,12 +330,13 @@ def _provenance(record: ProductRecord, known: Container[str] | None) -> str:
     prov = _dict(record.metadata.get("provenance"))
     code = _dict(prov.get("code"))
     inputs = [str(p) for p in _list(prov.get("derived_from"))]
+    graph = render_lineage(inputs, record.id, record.outputs)
     rows = [("Derived from", ", ".join(_product_ref(p, known) for p in inputs) or "—"),
             ("Used by", ", ".join(_page_link(p) for p in record.outputs) or "—"),
             ("Source", text(prov.get("source"))), ("Notes", text(prov.get("notes"))),
             ("Code repository", _link(code.get("repository"))),
             ("Code version", text(code.get("version"))), ("Code path", text(code.get("path")))]
-    return _table(None, rows)
+    return (f'<div class="pz-plot pz-lineage">{graph}</div>' if graph else "") + _table(None, rows)
 
 
 def _history(record: ProductRecord, settings: dict[str, Any]) -> str:

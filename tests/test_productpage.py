@@ -144,6 +144,15 @@ def test_training_page_has_files_commands_history_and_json_link(site: Path) -> N
     assert 'href="https://doi.org/10.3847/1538-4365/ab510c"' in source
 
 
+def test_lineage_graph_links_inputs_and_outputs(site: Path) -> None:
+    graph = re.search(r'<div class="pz-plot pz-lineage">(<svg\b.*?</svg>)</div>', page_source(site, "no-summary"),
+                      re.DOTALL).group(1)
+    assert f'aria-label="Lineage of no-summary: derived from {DC2}; used by no product of the catalogue"' in graph
+    assert f"<title>{DC2}</title>" in graph
+    assert graph.count("marker-end=") == 1  # one arrow: from its input to it
+    assert "pz-lineage" not in page_source(site, "2dflens-kids-south")  # no lineage, no graph
+
+
 def test_lineage_links_are_relative(site: Path) -> None:
     assert '<a href="../no-summary/">no-summary</a>' in section(page_source(site, DC2), "provenance")
     assert f'<a href="../{DC2}/">{DC2}</a>' in section(page_source(site, "no-summary"), "provenance")
@@ -151,7 +160,7 @@ def test_lineage_links_are_relative(site: Path) -> None:
 
 def test_product_without_summary_has_no_plots(site: Path) -> None:
     source = page_source(site, "no-summary")
-    assert "pz-plot" not in source and 'id="data-at-a-glance"' not in source
+    assert plots(source) == {} and 'id="data-at-a-glance"' not in source
     assert 'id="preview"' not in source
     assert f"dvc get {REPOSITORY} products/no-summary/{MAIN}" in text_of(
         site / "products" / "no-summary" / "index.html")
