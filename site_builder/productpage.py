@@ -14,6 +14,7 @@ mkdocs renders from Markdown (landing, releases, types, owners, schema).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import shlex
@@ -121,10 +122,16 @@ def render_description(text: str) -> str:
     """Render a Markdown description to HTML that is safe to embed (nh3-sanitised)."""
     import nh3  # the "site" extra, like mkdocs
 
-    rendered = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"],
-                                 extension_configs={"tables": {"use_align_attribute": True}})
+    rendered = _markdown().reset().convert(text)
     return nh3.clean(rendered, tags=_TAGS, attributes=_ATTRIBUTES, clean_content_tags={"script", "style"},
                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
+@functools.cache
+def _markdown() -> markdown.Markdown:
+    """One converter per process (building one costs more than converting a description)."""
+    return markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"],
+                             extension_configs={"tables": {"use_align_attribute": True}})
 
 
 def md(value: Any) -> str:
