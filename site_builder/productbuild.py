@@ -38,7 +38,7 @@ from .api import (
     remote_url,
     render_product_json,
 )
-from .catalog import PRODUCTS_DIR, paused_gc
+from .catalog import PRODUCTS_DIR, iter_product_folders, paused_gc
 from .productpage import render_product_page
 from .shell import Shell
 
@@ -101,7 +101,7 @@ class ProductBuild:
         """Phase one: read every new or changed product; return the problems (GNU-style lines)."""
         self._cache = self._load_cache() if self.use_cache else {}
         cached: dict[str, ProductState] = self._cache.get("products", {})
-        folders = _product_folders(self.root)
+        folders = iter_product_folders(self.root)
         prints = {f: fingerprint(self.root / PRODUCTS_DIR / f) for f in folders}
         changed = [f for f in folders if f not in cached or cached[f].fingerprint != prints[f]]
         self.states = {f: cached[f] for f in folders if f not in changed}
@@ -350,14 +350,6 @@ def fingerprint(folder: Path) -> tuple:
     except OSError:
         return ()
     return tuple(sorted(found))
-
-
-def _product_folders(root: Path) -> list[str]:
-    base = root / PRODUCTS_DIR
-    if not base.is_dir():
-        return []
-    with os.scandir(base) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
 def _read_build_id(site: Path) -> str | None:

@@ -136,6 +136,11 @@ def _markdown() -> markdown.Markdown:
 
 def md(value: Any) -> str:
     """A metadata value as inert Markdown text (one line, no markup of its own)."""
+    return _plain(value).translate(_MD_ESCAPES)
+
+
+def _plain(value: Any) -> str:
+    """A metadata value as one line of text: ``—`` when empty, ``yes``/``no``, lists joined."""
     if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, bool):
@@ -144,7 +149,7 @@ def md(value: Any) -> str:
         value = ", ".join(str(v) for v in value)
     if isinstance(value, float):
         value = f"{value:.6g}"
-    return " ".join(str(value).split()).translate(_MD_ESCAPES)
+    return " ".join(str(value).split())
 
 
 def type_name(data: dict[str, Any]) -> str:
@@ -194,15 +199,7 @@ def human_size(size: Any) -> str:
 
 def text(value: Any) -> str:
     """A metadata value as escaped HTML text (one line): ``—`` when empty, ``yes``/``no``..."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    if isinstance(value, float):
-        value = f"{value:.6g}"
-    return html.escape(" ".join(str(value).split()))
+    return html.escape(_plain(value))
 
 
 def _heading(tag: str, anchor: str, content: str) -> str:
