@@ -185,8 +185,7 @@ def check_objects(remote: Remote, md5s: Iterable[str], *, timeout: float = 20.0)
     wanted = sorted(set(md5s))
     if remote.kind == "local":
         base = Path(remote.url)
-        if not base.is_dir():
-            return {m: (UNKNOWN, f"the remote folder {remote.url!r} does not exist") for m in wanted}
+        # A folder remote that does not exist yet simply has had nothing pushed to it.
         return {m: (PRESENT, "file") if (base / object_key(m)).is_file() else (MISSING, "no file") for m in wanted}
     if remote.kind != "http":
         return {m: (UNKNOWN, f"objects on a {remote.kind!r} remote are not looked up by pz; "
