@@ -51,6 +51,8 @@ from .yamlio import YamlError, parse_yaml
 
 #: Changes to these paths can make any product invalid: then every product's metadata is checked.
 CATALOG_WIDE = (CATALOG_FILE, "schemas/")
+#: Settings only admins may change: the catalogue's, and where its data lives.
+SETTINGS_FILES = (CATALOG_FILE, ".dvc/config")
 
 
 class GitError(PzError):
@@ -246,16 +248,17 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     changes = changed_paths(root, base, head)
     touched: dict[str, _Touched] = {}
     other: list[str] = []
-    catalog_changed = False
+    settings_changed: list[str] = []
     for status, path in changes:
         parts = PurePosixPath(path).parts
         if len(parts) >= 3 and parts[0] == PRODUCTS_DIR:
             touched.setdefault(parts[1], _Touched(parts[1], [])).paths.append((status, path))
-        elif path == CATALOG_FILE:
-            catalog_changed = True
+        elif path in SETTINGS_FILES:
+            settings_changed.append(path)
         else:
             other.append(path)
-    specs = [f"{rev}:{CATALOG_FILE}" for rev in (base, head)]
+    catalog_changed = CATALOG_FILE in settings_changed
+    specs = [f"{rev}:{CATALOG_FILE}" for rev in (base, head)] + [f"{base}:.dvc/config"]
     for t in touched.values():
         specs += [f"{rev}:{PRODUCTS_DIR}/{t.pid}/{PRODUCT_FILE}" for rev in (base, head)]
         specs += [f"{rev}:{p}" for _, p in t.paths if p.endswith(".dvc") for rev in (base, head)]
@@ -284,12 +287,12 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
             versions.append(FileVersion(data_path, old, md5, size))
             new_objects.setdefault(md5, (path, blobs[f"{head}:{path}"], data_path))
         products.append(_product_change(t, versions))
-    if catalog_changed:
-        issues += _catalog_issues(admins, author, blobs[f"{head}:{CATALOG_FILE}"])
+    for path in settings_changed:
+        issues += _settings_issues(path, admins, author)
 
     missing: set[str] = set()
     if new_objects:
-        remote_issues, missing = _remote_issues(root, new_objects, settings)
+        remote_issues, missing = _remote_issues(root, new_objects, settings, blobs[f"{base}:.dvc/config"])
         issues += remote_issues
     present = [t.pid for t in touched.values() if (root / PRODUCTS_DIR / t.pid).is_dir()]
     if data and present:
@@ -297,6 +300,7 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     product_issues, checked = _validate(root, sorted(present), data=data,
                                         wide=catalog_changed or any(p.startswith(CATALOG_WIDE) for p in other))
     issues += product_issues
+    other += [p for p in settings_changed if p != CATALOG_FILE]
     summary = ChangeSummary(base_ref, base, head, author, tuple(products), catalog_changed, tuple(other))
     return PrReport(tuple(dict.fromkeys(issues)), checked, summary)
 
@@ -365,22 +369,26 @@ def _permission_issues(t: _Touched, admins: list[str], author: str | None) -> li
                   "pr.official-products")]
 
 
-def _catalog_issues(admins: list[str], author: str | None, head_text: str | None) -> list[Issue]:
+def _settings_issues(path: str, admins: list[str], author: str | None) -> list[Issue]:
     if _is_admin(author, admins):
         return []
     who = f"{author!r} is not one of them" if author else "run with --author LOGIN to check the author"
-    return [Issue(CATALOG_FILE, 1 if head_text else None, ERROR if author else WARNING,
+    return [Issue(path, 1, ERROR if author else WARNING,
                   f"rule 'catalog-settings': only the admins listed in catalog.yaml ({_admins_text(admins)}) "
-                  f"may change catalog.yaml; {who}", None,
-                  "leave catalog.yaml out of this pull request (`git checkout <base> -- catalog.yaml`), "
+                  f"may change {path}; {who}", None,
+                  f"leave {path} out of this pull request (`git checkout <base> -- {path}`), "
                   "or ask an admin to make the change", None, "pr.catalog-settings")]
 
 
 def _remote_issues(root: Path, new_objects: dict[str, tuple[str, str | None, str]],
-                   settings: dict) -> tuple[list[Issue], set[str]]:
-    """Every new object must be in the remote; returns the issues and the md5s not (known to be) there."""
+                   settings: dict, base_config: str | None) -> tuple[list[Issue], set[str]]:
+    """Every new object must be in the remote; returns the issues and the md5s not (known to be) there.
+
+    The remote is the one configured in the base revision (plus the local,
+    untracked .dvc/config.local), never one the pull request configures.
+    """
     try:
-        remote = find_remote(root)
+        remote = find_remote(root, shared_config=base_config)
     except RemoteConfigError as exc:
         first = next(iter(new_objects.values()))
         return [Issue(first[0], None, ERROR, f"cannot check that the data was pushed: {exc}", None,

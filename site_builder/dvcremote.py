@@ -63,20 +63,24 @@ def object_key(md5: str) -> str:
     return f"files/md5/{md5[:2]}/{md5[2:]}"
 
 
-def _read_config(root: Path) -> dict[str, dict[str, str]]:
+def _read_config(root: Path, shared_text: str | None = None) -> dict[str, dict[str, str]]:
     """``.dvc/config`` then ``.dvc/config.local`` (which wins), as {section: {key: value}}.
 
-    Relative local remote URLs are made absolute against the folder of the
-    file that set them, as DVC does.
+    ``shared_text`` replaces the content of ``.dvc/config`` (e.g. as of another
+    git revision). Relative local remote URLs are made absolute against the
+    ``.dvc`` folder, as DVC does.
     """
     sections: dict[str, dict[str, str]] = {}
     for name in ("config", "config.local"):
         path = root / ".dvc" / name
-        if not path.is_file():
-            continue
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         try:
-            parser.read(path, encoding="utf-8")
+            if name == "config" and shared_text is not None:
+                parser.read_string(shared_text)
+            elif path.is_file():
+                parser.read(path, encoding="utf-8")
+            else:
+                continue
         except configparser.Error as exc:
             raise RemoteConfigError(f".dvc/{name}: cannot be read: {exc.message.splitlines()[0]}") from None
         for section in parser.sections():
@@ -89,15 +93,19 @@ def _read_config(root: Path) -> dict[str, dict[str, str]]:
     return sections
 
 
-def find_remote(root: Path, name: str | None = None) -> Remote:
+def find_remote(root: Path, name: str | None = None, *, shared_config: str | None = None) -> Remote:
     """The remote ``name`` (default: ``core.remote``) of the repository at ``root``.
+
+    ``shared_config``: the text to use for ``.dvc/config`` instead of the file
+    (`pz check-pr` takes it from the base revision, so that a pull request
+    cannot point the check, and the token, at another server).
 
     Raises
     ------
     RemoteConfigError
         No remote configured, or the named one does not exist.
     """
-    config = _read_config(root)
+    config = _read_config(root, shared_config)
     name = name or config.get("core", {}).get("remote")
     if not name:
         raise RemoteConfigError("no default DVC remote is configured, so pushed data cannot be checked; "

@@ -173,6 +173,23 @@ def test_catalog_settings_are_for_admins_and_a_pr_cannot_make_its_author_admin(r
     assert check(repo, "--author", "pz-admin").exit_code == 0
 
 
+def test_a_pull_request_cannot_point_the_data_check_at_another_remote(repo, tmp_path):
+    """The remote comes from the base revision: a PR that moves it (and pushes there) is caught twice."""
+    add_specz(repo, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (repo / ".dvc" / "config.local").unlink()  # CI has none: the remote of main's .dvc/config counts
+    sh(DVC, "remote", "add", "-f", "-d", "local", str(elsewhere), cwd=repo)  # the PR moves the remote...
+    sh(DVC, "push", "-q", cwd=repo)  # ...and pushes the data there
+    commit(repo, "Add new-spec-z, data elsewhere")
+    assert (elsewhere / "files").is_dir()
+    result = check(repo, "--author", "jdoe", "--no-data")
+    assert result.exit_code == 1
+    assert ".dvc/config:1: error: rule 'catalog-settings': only the admins listed in catalog.yaml (pz-admin) " \
+           "may change .dvc/config; 'jdoe' is not one of them" in result.stderr
+    assert "is not in the DVC remote 'local'" in result.stderr
+    assert str(elsewhere) not in result.stderr
+
+
 def test_deleted_product_folder_fails_even_for_admins(repo):
     sh("git", "rm", "-q", "-r", "products/user-spec-z", cwd=repo)
     commit(repo, "Remove user-spec-z")
