@@ -31,18 +31,23 @@ The library returns :class:`PrReport`; the CLI prints it.
 
 from __future__ import annotations
 
-import html
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .catalog import CATALOG_FILE, PRODUCT_FILE, PRODUCTS_DIR, iter_product_folders, read_product
-from .dvcremote import DENIED, MISSING, PRESENT, RemoteConfigError, check_objects, find_remote
+from .dvcremote import (
+    DENIED,
+    MISSING,
+    PRESENT,
+    Remote,
+    RemoteConfigError,
+    check_objects,
+    find_remote,
+    pull,
+)
 from .errors import PzError, UsageError
 from .issue import ERROR, WARNING, Issue
 from .rules import CatalogContext, check_references
@@ -81,6 +86,7 @@ class ProductChange:
     fields: tuple[str, ...]  # top-level metadata fields added, removed or changed
     versions: tuple[FileVersion, ...]
     paths: tuple[str, ...]  # every file of the product the change adds, modifies or deletes
+    status: str | None = None  # "active", "deprecated" or "retracted" after the change
 
 
 @dataclass(frozen=True)
@@ -290,13 +296,20 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     for path in settings_changed:
         issues += _settings_issues(path, admins, author)
 
+    remote: Remote | None = None
+    remote_error = None
+    try:
+        # The base revision's remote (plus the untracked .dvc/config.local), never one the change sets up.
+        remote = find_remote(root, shared_config=blobs[f"{base}:.dvc/config"])
+    except RemoteConfigError as exc:
+        remote_error = str(exc)
     missing: set[str] = set()
     if new_objects:
-        remote_issues, missing = _remote_issues(root, new_objects, settings, blobs[f"{base}:.dvc/config"])
+        remote_issues, missing = _remote_issues(remote, remote_error, new_objects, settings)
         issues += remote_issues
     present = [t.pid for t in touched.values() if (root / PRODUCTS_DIR / t.pid).is_dir()]
-    if data and present:
-        issues += pull_data(root, present, skip=missing)
+    if data and present and remote is not None and ".dvc/config" not in settings_changed:
+        issues += pull_data(root, present, remote, skip=missing)
     product_issues, checked = _validate(root, sorted(present), data=data,
                                         wide=catalog_changed or any(p.startswith(CATALOG_WIDE) for p in other))
     issues += product_issues
@@ -314,7 +327,8 @@ def _product_change(t: _Touched, versions: list[FileVersion]) -> ProductChange:
     ptype = shown.get("product_type")
     return ProductChange(t.pid, kind, title if isinstance(title, str) else None,
                          ptype if isinstance(ptype, str) else None, shown.get("official") is True, fields,
-                         tuple(versions), tuple(path for _, path in t.paths))
+                         tuple(versions), tuple(path for _, path in t.paths),
+                         shown.get("status") if isinstance(shown.get("status"), str) else None)
 
 
 def _relpath(pid: str) -> str:
@@ -380,18 +394,13 @@ def _settings_issues(path: str, admins: list[str], author: str | None) -> list[I
                   "or ask an admin to make the change", None, "pr.catalog-settings")]
 
 
-def _remote_issues(root: Path, new_objects: dict[str, tuple[str, str | None, str]],
-                   settings: dict, base_config: str | None) -> tuple[list[Issue], set[str]]:
-    """Every new object must be in the remote; returns the issues and the md5s not (known to be) there.
-
-    The remote is the one configured in the base revision (plus the local,
-    untracked .dvc/config.local), never one the pull request configures.
-    """
-    try:
-        remote = find_remote(root, shared_config=base_config)
-    except RemoteConfigError as exc:
+def _remote_issues(remote: Remote | None, remote_error: str | None,
+                   new_objects: dict[str, tuple[str, str | None, str]], settings: dict
+                   ) -> tuple[list[Issue], set[str]]:
+    """Every new object must be in the remote; returns the issues and the md5s not (known to be) there."""
+    if remote is None:
         first = next(iter(new_objects.values()))
-        return [Issue(first[0], None, ERROR, f"cannot check that the data was pushed: {exc}", None,
+        return [Issue(first[0], None, ERROR, f"cannot check that the data was pushed: {remote_error}", None,
                       "configure the catalogue's DVC remote (see .dvc/config)", None, "pr.data-remote")], set(new_objects)
     states = check_objects(remote, new_objects)
     issues = []
@@ -421,12 +430,8 @@ def _remote_issues(root: Path, new_objects: dict[str, tuple[str, str | None, str
     return issues, {m for m, (state, _) in states.items() if state != PRESENT}
 
 
-def _dvc() -> str | None:
-    beside = Path(sys.executable).parent / "dvc"
-    return str(beside) if beside.is_file() else shutil.which("dvc")
-
-
-def pull_data(root: Path, pids: Iterable[str], skip: set[str] = frozenset()) -> list[Issue]:  # type: ignore[assignment]
+def pull_data(root: Path, pids: Iterable[str], remote: Remote, skip: set[str] = frozenset()  # type: ignore[assignment]
+              ) -> list[Issue]:
     """``dvc pull`` the files of these products that are missing from the workspace (and only those).
 
     Objects in ``skip`` (known not to be in the remote) are not asked for.
@@ -446,18 +451,12 @@ def pull_data(root: Path, pids: Iterable[str], skip: set[str] = frozenset()) -> 
                 targets.append(str(pointer.relative_to(root)))
     if not targets:
         return []
-    dvc = _dvc()
-    if dvc is None:
-        return [Issue(targets[0], None, WARNING, "DVC is not installed, so the data of the changed products "
-                      "could not be pulled and checked", None, "pip install 'dvc>=3.50'", None, "pr.data-pull")]
-    done = subprocess.run([dvc, "pull", "--quiet", *targets], cwd=root, capture_output=True, text=True,
-                          check=False, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
-    if done.returncode == 0:
+    failure = pull(root, targets, remote)
+    if failure is None:
         return []
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    return [Issue(targets[0], None, WARNING, f"`dvc pull` of the changed products failed: "
-                  f"{lines[-1] if lines else done.returncode}", None,
-                  f"run `dvc pull {' '.join(targets)}` to see why", None, "pr.data-pull")]
+    return [Issue(targets[0], None, WARNING, f"`dvc pull` of the changed products failed: {failure}", None,
+                  f"run `dvc pull {' '.join(targets)}` to see why", PurePosixPath(targets[0]).parts[1],
+                  "pr.data-pull")]
 
 
 def _validate(root: Path, pids: list[str], *, data: bool, wide: bool) -> tuple[list[Issue], int]:
@@ -517,101 +516,3 @@ def referrer_issues(root: Path, pids: list[str]) -> list[Issue]:
     for source in hits:
         issues += [i for i in check_references(source, ctx) if i.rule != "ref.release"]
     return issues
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _size(size: int | None) -> str:
-    if size is None:
-        return "size unknown"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
-
-
-def _describe(change: ProductChange) -> list[tuple[str, str, str]]:
-    """``(what, product, details)`` rows of one product's change (plain text)."""
-    rows = []
-    kind = "official" if change.official else "user"
-    if change.kind == "new":
-        rows.append(("new product", change.product,
-                     f"{change.title!r} ({change.product_type or 'no type'}, {kind} product)"))
-    elif change.kind == "deleted":
-        rows.append(("deleted", change.product, "the product folder was removed"))
-    else:
-        if "status" in change.fields:
-            rows.append(("status", change.product, "status changed (deprecated or retracted?)"))
-        if change.fields:
-            rows.append(("metadata", change.product, "fields " + ", ".join(change.fields)))
-    if change.kind == "changed" and not change.fields and not change.versions:
-        names = ", ".join(PurePosixPath(p).name for p in change.paths)
-        rows.append(("files", change.product, f"changed {names}"))
-    for v in change.versions:
-        name = PurePosixPath(v.path).name
-        if change.kind == "new":
-            rows.append(("data", change.product, f"{name}: md5 {v.md5[:8]} ({_size(v.size)})"))
-        else:
-            old = f"md5 {v.old_md5[:8]} -> " if v.old_md5 else "new file, md5 "
-            rows.append(("new version", change.product, f"{name}: {old}{v.md5[:8]} ({_size(v.size)})"))
-    return rows
-
-
-def render_summary_text(summary: ChangeSummary) -> str:
-    """The change as lines of plain text."""
-    count = len(summary.products)
-    lines = [f"change against {summary.base_ref} (merge base {summary.base[:12]}): "
-             f"{count} product{'s' * (count != 1)} touched"]
-    for change in summary.products:
-        for what, pid, details in _describe(change):
-            lines.append(f"  {what:<12} {pid}: {details}")
-    if summary.catalog_changed:
-        lines.append("  settings     catalog.yaml changed")
-    if summary.other_paths:
-        shown = ", ".join(summary.other_paths[:5]) + (" ..." if len(summary.other_paths) > 5 else "")
-        lines.append(f"  other files  {len(summary.other_paths)}: {shown}")
-    return "\n".join(lines)
-
-
-def _md(text: object) -> str:
-    """Text safe inside a Markdown table cell: HTML escaped, Markdown syntax neutralised."""
-    out = html.escape(" ".join(str(text).split()), quote=True)
-    for char in "\\`*_[]|#~!":
-        out = out.replace(char, f"&#{ord(char)};")
-    return out
-
-
-def render_summary_markdown(report: PrReport, strict: bool = False) -> str:
-    """A GitHub job summary: the verdict, the change as a table, and the problems."""
-    s = report.summary
-    errors = sum(1 for i in report.issues if i.severity == ERROR)
-    warnings = len(report.issues) - errors
-    verdict = ("passed" if report.ok(strict) else "failed") + (
-        f": {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-        if report.issues else ": no problems")
-    lines = [f"## pz check-pr {'✅' if report.ok(strict) else '❌'} {_md(verdict)}", "",
-             f"Change against {_md(s.base_ref)} (merge base {_md(s.base[:12])})"
-             + (f" by {_md(s.author)}" if s.author else "") + f"; {report.checked} product(s) validated.", ""]
-    rows = [row for change in s.products for row in _describe(change)]
-    if s.catalog_changed:
-        rows.append(("settings", "catalog.yaml", "changed"))
-    if rows:
-        lines += ["| change | product | details |", "|---|---|---|"]
-        lines += [f"| {_md(what)} | {_md(pid)} | {_md(details)} |" for what, pid, details in rows]
-        lines.append("")
-    if s.other_paths:
-        lines += [f"Other files changed: {len(s.other_paths)}.", ""]
-    if report.issues:
-        lines += ["### Problems", ""]
-        for issue in report.issues:
-            where = f"{issue.path}:{issue.line}" if issue.line else issue.path
-            field = f"field {issue.field!r}: " if issue.field else ""
-            text = f"- {_md(where)} **{issue.severity}**: {_md(field + issue.message)}"
-            if issue.hint:
-                text += f"<br>hint: {_md(issue.hint)}"
-            lines.append(text)
-        lines.append("")
-    return "\n".join(lines)

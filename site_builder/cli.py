@@ -109,7 +109,7 @@ def check_pr(ctx: click.Context, base_ref: str, author: str | None, no_data: boo
     import os
 
     from .checkpr import check_pr as run_check
-    from .checkpr import render_summary_markdown, render_summary_text
+    from .prsummary import render_summary_markdown, render_summary_text
 
     root = _root(ctx)
     report = run_check(root, base_ref, author or None, data=not no_data)

@@ -22,6 +22,10 @@ from __future__ import annotations
 import base64
 import configparser
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,6 +56,7 @@ class Remote:
     shown_url: str  # ``url`` without credentials, safe to print
     kind: str  # "local", "http" or another scheme ("s3", "gs", ...)
     headers: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    env_token: bool = False  # the credentials come from $PZ_DVC_TOKEN/$ACCESS_TOKEN, which DVC does not read
 
     def object_location(self, md5: str) -> str:
         """Where DVC 3 keeps an object (``files/md5/<2>/<30>``) on this remote, for messages."""
@@ -121,7 +126,8 @@ def find_remote(root: Path, name: str | None = None, *, shared_config: str | Non
     shown = _without_credentials(url)
     if scheme not in ("http", "https"):
         return Remote(name, url, shown, scheme)
-    return Remote(name, url, shown, "http", _auth_headers(section, url))
+    headers, from_env = _auth_headers(section, url)
+    return Remote(name, url, shown, "http", headers, from_env)
 
 
 def _without_credentials(url: str) -> str:
@@ -134,24 +140,27 @@ def _without_credentials(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-def _auth_headers(section: dict[str, str], url: str) -> dict[str, str]:
-    """The header DVC would send (its ``auth`` settings), else a bearer token from the environment."""
+def _auth_headers(section: dict[str, str], url: str) -> tuple[dict[str, str], bool]:
+    """The header DVC would send (its ``auth`` settings), else a bearer token from the environment.
+
+    The flag says the header comes from the environment.
+    """
     auth = section.get("auth", "").lower()
     password = section.get("password")
     if auth == "custom" and password:
-        return {section.get("custom_auth_header", "Authorization"): password}
+        return {section.get("custom_auth_header", "Authorization"): password}, False
     if auth == "basic" and (section.get("user") or password):
         pair = f"{section.get('user', '')}:{password or ''}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}, False
     parts = urllib.parse.urlsplit(url)
     if parts.username is not None:
         pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}, False
     for variable in TOKEN_VARIABLES:
         token = os.environ.get(variable, "").strip()
         if token:
-            return {"Authorization": token if token.lower().startswith("bearer ") else f"Bearer {token}"}
-    return {}
+            return {"Authorization": token if token.lower().startswith("bearer ") else f"Bearer {token}"}, True
+    return {}, False
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -202,3 +211,36 @@ def check_objects(remote: Remote, md5s: Iterable[str], *, timeout: float = 20.0)
         return {}
     with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
         return dict(zip(wanted, pool.map(lambda m: _head(remote, m, timeout), wanted), strict=True))
+
+
+def find_dvc() -> str | None:
+    """The ``dvc`` executable beside this Python (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / "dvc"
+    return str(beside) if beside.is_file() else shutil.which("dvc")
+
+
+def pull(root: Path, targets: list[str], remote: Remote) -> str | None:
+    """``dvc pull --remote NAME TARGETS``; None on success, else the last line DVC printed.
+
+    A token that only the environment holds reaches DVC through a temporary
+    global configuration (``DVC_GLOBAL_CONFIG_DIR``, readable by this user
+    only, removed afterwards), which DVC merges into the remote's settings.
+    """
+    dvc = find_dvc()
+    if dvc is None:
+        return "DVC is not installed (pip install 'dvc>=3.50')"
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    with tempfile.TemporaryDirectory(prefix="pz-dvc-") as tmp:
+        if remote.env_token:
+            [(header, value)] = remote.headers.items()
+            config = Path(tmp) / "config"
+            config.touch(mode=0o600)
+            config.write_text(f"['remote \"{remote.name}\"']\n    auth = custom\n"
+                              f"    custom_auth_header = {header}\n    password = {value}\n", encoding="utf-8")
+            env["DVC_GLOBAL_CONFIG_DIR"] = tmp
+        done = subprocess.run([dvc, "pull", "--remote", remote.name, *targets], cwd=root, capture_output=True,
+                              text=True, check=False, env=env, stdin=subprocess.DEVNULL)
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.startswith("ERROR")]
+    return lines[0].removeprefix("ERROR:").strip() if lines else f"exit status {done.returncode}"

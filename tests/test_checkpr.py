@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def test_deleted_product_folder_fails_even_for_admins(repo):
     commit(repo, "Deprecate user-spec-z")
     fixed = check(repo, "--author", "jdoe")
     assert fixed.exit_code == 0, fixed.stderr
-    assert "status       user-spec-z" in fixed.stdout
+    assert "status       user-spec-z: now deprecated" in fixed.stdout
 
 
 def test_changed_id_fails(repo):
@@ -324,13 +325,22 @@ class _Remote(http.server.SimpleHTTPRequestHandler):
 
     token = ""
 
+    def _authorized(self) -> bool:
+        if self.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Bearer realm="test"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
     def do_HEAD(self) -> None:
-        if self.headers.get("Authorization") != f"Bearer {self.token}":
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Bearer realm="test"')
-            self.end_headers()
-            return
-        super().do_HEAD()
+        if self._authorized():
+            super().do_HEAD()
+
+    def do_GET(self) -> None:
+        if self._authorized():
+            super().do_GET()
 
     def log_message(self, *args) -> None:
         pass
@@ -375,3 +385,23 @@ def test_http_remote_is_asked_with_the_token_which_is_never_shown(repo, tmp_path
     assert "run `dvc push products/new-spec-z/specz.csv.dvc`" in missing.stdout
     for result in (denied, env_ok, ok, missing):
         assert token not in result.output
+
+
+def test_ci_token_from_the_environment_also_pulls_the_changed_data(repo, tmp_path, http_remote):
+    """In CI the read token is only in $PZ_DVC_TOKEN: the data of the changed product is still pulled
+    (through DVC, over HTTP) and checked, and the token appears nowhere."""
+    url, token = http_remote
+    add_specz(repo, tmp_path)
+    commit(repo, "Add new-spec-z")
+    sh(DVC, "push", "-q", cwd=repo)
+    ci = tmp_path / "ci"
+    sh("git", "clone", "-q", "--branch", "pr", str(repo), str(ci), cwd=tmp_path)
+    (ci / ".dvc" / "config.local").write_text(f"['remote \"local\"']\n    url = {url}\n")
+    args = ["--repo", str(ci), "check-pr", "--base", "origin/main", "--author", "jdoe", "--strict"]
+    result = CliRunner().invoke(cli, args, env={"PZ_DVC_TOKEN": token, "ACCESS_TOKEN": None},
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (ci / "products/new-spec-z/specz.csv").read_text() == SPECZ_CSV
+    assert token not in result.output
+    assert token not in (ci / ".dvc" / "config.local").read_text()  # nothing written into the clone
+    assert not list(Path(tempfile.gettempdir()).glob("pz-dvc-*"))  # the temporary DVC config is gone
