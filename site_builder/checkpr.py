@@ -313,9 +313,22 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     product_issues, checked = _validate(root, sorted(present), data=data,
                                         wide=catalog_changed or any(p.startswith(CATALOG_WIDE) for p in other))
     issues += product_issues
+    issues += uncommitted_issues(root)
     other += [p for p in settings_changed if p != CATALOG_FILE]
     summary = ChangeSummary(base_ref, base, head, author, tuple(products), catalog_changed, tuple(other))
     return PrReport(tuple(dict.fromkeys(issues)), checked, summary)
+
+
+def uncommitted_issues(root: Path) -> list[Issue]:
+    """Warnings for metadata that differs from HEAD: the check (and the pull request) sees commits only."""
+    raw = _git(root, "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all", "--",
+               PRODUCTS_DIR, *SETTINGS_FILES)
+    paths = sorted({entry[3:] for entry in raw.decode("utf-8", "surrogateescape").split("\0") if len(entry) > 3})
+    if not paths:
+        return []
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return [Issue(paths[0], None, WARNING, f"uncommitted changes are not part of this check: {shown}", None,
+                  "commit them (git add, git commit) and run the check again", None, "pr.uncommitted")]
 
 
 def _product_change(t: _Touched, versions: list[FileVersion]) -> ProductChange:

@@ -314,6 +314,21 @@ def test_a_changed_type_breaks_the_references_of_untouched_products(repo):
             "a object_catalog, not a training_set") in result.stderr
 
 
+def test_uncommitted_metadata_is_a_warning_because_only_commits_are_checked(repo):
+    path = repo / "products/official-spec-z/product.yaml"
+    path.write_text(path.read_text().replace("in preparation", "submitted"))  # not committed
+    result = check(repo, "--author", "jdoe")
+    assert result.exit_code == 0  # nothing committed: nothing to object to...
+    assert result.stderr.splitlines()[:2] == [
+        "products/official-spec-z/product.yaml: warning: uncommitted changes are not part of this check: "
+        "products/official-spec-z/product.yaml",
+        "  hint: commit them (git add, git commit) and run the check again",
+    ]
+    assert check(repo, "--author", "jdoe", "--strict").exit_code == 1  # ...but it says so
+    commit(repo, "Citation")
+    assert "official-products" in check(repo, "--author", "jdoe").stderr
+
+
 def test_unknown_base_is_a_usage_error(repo):
     result = CliRunner().invoke(cli, ["--repo", str(repo), "check-pr", "--base", "origin/nope"])
     assert result.exit_code == 2
