@@ -272,7 +272,8 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     for t in touched.values():
         t.base_text = blobs[f"{base}:{PRODUCTS_DIR}/{t.pid}/{PRODUCT_FILE}"]
         t.head_text = blobs[f"{head}:{PRODUCTS_DIR}/{t.pid}/{PRODUCT_FILE}"]
-    settings = _parse(blobs[f"{base}:{CATALOG_FILE}"]) or _parse(blobs[f"{head}:{CATALOG_FILE}"])
+    # Deny by default: admins come from the base revision only (none if it has no readable list).
+    settings = _parse(blobs[f"{base}:{CATALOG_FILE}"])
     admins = [a for a in settings.get("admins") or [] if isinstance(a, str)]
 
     issues: list[Issue] = []

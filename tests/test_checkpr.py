@@ -191,6 +191,25 @@ def test_a_pull_request_cannot_point_the_data_check_at_another_remote(repo, tmp_
     assert str(elsewhere) not in result.stderr
 
 
+def test_without_an_admin_list_in_the_base_nobody_is_admin(repo):
+    """Deny by default: admins never come from the pull request's own catalog.yaml."""
+    sh("git", "checkout", "-q", "main", cwd=repo)
+    settings = repo / "catalog.yaml"
+    settings.write_text(settings.read_text().replace("admins: [pz-admin]\n", ""))
+    commit(repo, "Lose the admin list")
+    sh("git", "checkout", "-q", "pr", cwd=repo)
+    sh("git", "merge", "-q", "main", cwd=repo)
+    settings.write_text(settings.read_text() + "admins: [pz-admin]\n")
+    path = repo / "products/official-spec-z/product.yaml"
+    path.write_text(path.read_text().replace("in preparation", "submitted"))
+    commit(repo, "Restore the list and change an official product")
+    result = check(repo, "--author", "pz-admin", "--no-data")
+    assert result.exit_code == 1
+    assert "only the admins listed in catalog.yaml (nobody: catalog.yaml lists no admins) may change an " \
+           "official product; 'pz-admin' is not one of them" in result.stderr
+    assert "may change catalog.yaml; 'pz-admin' is not one of them" in result.stderr
+
+
 def test_deleted_product_folder_fails_even_for_admins(repo):
     sh("git", "rm", "-q", "-r", "products/user-spec-z", cwd=repo)
     commit(repo, "Remove user-spec-z")
