@@ -348,6 +348,23 @@ def test_uncommitted_metadata_is_a_warning_because_only_commits_are_checked(repo
     assert "official-products" in check(repo, "--author", "jdoe").stderr
 
 
+def test_a_provenance_loop_through_an_untouched_product_is_found(repo):
+    sh("git", "checkout", "-q", "main", cwd=repo)
+    loop = shutil.copytree(repo / "products/user-spec-z", repo / "products/loop-b")
+    text = (loop / "product.yaml").read_text().replace("id: user-spec-z", "id: loop-b")
+    (loop / "product.yaml").write_text(text + "provenance:\n  derived_from: [user-spec-z]\n")
+    commit(repo, "loop-b derives from user-spec-z")
+    sh("git", "checkout", "-q", "pr", cwd=repo)
+    sh("git", "merge", "-q", "main", cwd=repo)
+    path = repo / "products/user-spec-z/product.yaml"
+    path.write_text(path.read_text() + "provenance:\n  derived_from: [loop-b]\n")
+    commit(repo, "user-spec-z derives from loop-b")
+    result = check(repo, "--author", "jdoe", "--no-data")
+    assert result.exit_code == 1
+    assert "error: field 'provenance.derived_from[0]': provenance loop: " in result.stderr
+    assert "loop-b" in result.stderr and "user-spec-z -> " in result.stderr
+
+
 def test_unknown_base_is_a_usage_error(repo):
     result = CliRunner().invoke(cli, ["--repo", str(repo), "check-pr", "--base", "origin/nope"])
     assert result.exit_code == 2
