@@ -34,7 +34,6 @@ The library returns :class:`PrReport`; the CLI prints it.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -58,7 +57,7 @@ from .dvcremote import (
     find_remote,
     pull,
 )
-from .errors import PzError, UsageError
+from .gitrev import changed_paths, git, read_blobs, resolve_base
 from .issue import ERROR, WARNING, Issue
 from .rules import CatalogContext, check_cycles, check_references
 from .validate import validate_catalog, validate_product_folder
@@ -68,10 +67,6 @@ from .yamlio import YamlError, parse_yaml
 CATALOG_WIDE = (CATALOG_FILE, "schemas/")
 #: Settings only admins may change: the catalogue's, and where its data lives.
 SETTINGS_FILES = (CATALOG_FILE, ".dvc/config")
-
-
-class GitError(PzError):
-    """A git command failed (the message carries git's own)."""
 
 
 @dataclass(frozen=True)
@@ -125,79 +120,6 @@ class PrReport:
 
     def ok(self, strict: bool = False) -> bool:
         return not any(i.severity == ERROR or strict for i in self.issues)
-
-
-# --------------------------------------------------------------------------- git
-
-
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    try:
-        done = subprocess.run(["git", "-c", "core.quotePath=off", *args], cwd=root, input=stdin,
-                              capture_output=True, check=False)
-    except OSError as exc:
-        raise GitError(f"cannot run git: {exc}") from None
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
-    return done.stdout
-
-
-def resolve_base(root: Path, ref: str) -> tuple[str, str]:
-    """``(merge-base of ref and HEAD, HEAD)`` as commit ids.
-
-    Raises
-    ------
-    UsageError
-        ``ref`` is unknown, or has no common history with HEAD (a shallow clone).
-    """
-    try:
-        head = _git(root, "rev-parse", "--verify", "HEAD^{commit}").decode().strip()
-    except GitError:
-        raise UsageError(f"{str(root)!r} is not a git repository with a commit; check-pr compares commits") from None
-    try:
-        target = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
-    except GitError:
-        raise UsageError(f"unknown revision {ref!r}: fetch it first (e.g. `git fetch origin`); "
-                         "in CI check out with `fetch-depth: 0`") from None
-    try:
-        base = _git(root, "merge-base", target, head).decode().strip()
-    except GitError:
-        raise UsageError(f"{ref!r} and HEAD share no history (a shallow clone?); fetch the whole history "
-                         "(`git fetch --unshallow`, or `fetch-depth: 0` in CI)") from None
-    return base, head
-
-
-def changed_paths(root: Path, base: str, head: str) -> list[tuple[str, str]]:
-    """``(status letter, path)`` of every file that differs between two commits (renames as delete + add)."""
-    raw = _git(root, "diff", "--name-status", "-z", "--no-renames", "--relative", base, head, "--")
-    parts = raw.decode("utf-8", "surrogateescape").split("\0")
-    return [(parts[i][:1], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-
-
-def read_blobs(root: Path, specs: Iterable[str]) -> dict[str, str | None]:
-    """Contents of ``rev:path`` specs (paths relative to ``root``), None for those that do not exist."""
-    specs = list(dict.fromkeys(specs))
-    if not specs:
-        return {}
-    out = _git(root, "cat-file", "--batch", stdin="".join(f"{s.split(':', 1)[0]}:./{s.split(':', 1)[1]}\n"
-                                                        for s in specs).encode("utf-8"))
-    result: dict[str, str | None] = {}
-    pos = 0
-    for spec in specs:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) == 3 and header[2].isdigit():
-            size = int(header[2])
-            is_blob = header[1] == b"blob"
-            result[spec] = out[pos:pos + size].decode("utf-8", "replace") if is_blob else None
-            pos += size + 1
-        else:  # "<spec> missing"
-            result[spec] = None
-    return result
-
-
-# --------------------------------------------------------------------------- the check
 
 
 def _parse(text: str | None) -> dict:
@@ -332,7 +254,7 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
 
 def uncommitted_issues(root: Path) -> list[Issue]:
     """Warnings for metadata that differs from HEAD: the check (and the pull request) sees commits only."""
-    raw = _git(root, "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all", "--",
+    raw = git(root, "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all", "--",
                PRODUCTS_DIR, *SETTINGS_FILES)
     paths = sorted({entry[3:] for entry in raw.decode("utf-8", "surrogateescape").split("\0") if len(entry) > 3})
     if not paths:
