@@ -160,7 +160,8 @@ class _Touched:
     head_text: str | None = None
 
 
-def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool = True) -> PrReport:
+def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool = True,
+             remote_check: bool = True) -> PrReport:
     """Check the change between the merge base of ``base_ref`` and HEAD in the repository ``root``.
 
     Parameters
@@ -176,6 +177,9 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     data
         Check the data of touched products, pulling (only) their missing
         files with ``dvc pull``.
+    remote_check
+        Look up the objects the change adds on the DVC remote. Off only where
+        another run does it (a pull request from a fork gets no token).
 
     Raises
     ------
@@ -237,7 +241,7 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     except RemoteConfigError as exc:
         remote_error = str(exc)
     missing: set[str] = set()
-    if new_objects:
+    if new_objects and remote_check:
         remote_issues, missing = _remote_issues(remote, remote_error, new_objects, settings)
         issues += remote_issues
     present = [t.pid for t in touched.values() if (root / PRODUCTS_DIR / t.pid).is_dir()]

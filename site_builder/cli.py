@@ -88,6 +88,9 @@ def validate(ctx: click.Context, ids: tuple[str, ...], no_data: bool, strict: bo
               help="GitHub login of the pull request's author, for the permission rules (without it, "
                    "changes that need an admin are warnings).")
 @click.option("--no-data", is_flag=True, help="Skip the data checks (and the `dvc pull` of changed products).")
+@click.option("--no-remote", is_flag=True,
+              help="Do not look up the change's DVC objects on the remote (where this run has no token and "
+                   "another run checks them).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="Output: GNU-style lines, JSON, or GitHub workflow annotations.")
@@ -95,8 +98,8 @@ def validate(ctx: click.Context, ids: tuple[str, ...], no_data: bool, strict: bo
               help="Append the change summary as Markdown to this file (with --format github, "
                    "default: $GITHUB_STEP_SUMMARY, the job summary).")
 @click.pass_context
-def check_pr(ctx: click.Context, base_ref: str, author: str | None, no_data: bool, strict: bool, fmt: str,
-             summary_file: Path | None) -> None:
+def check_pr(ctx: click.Context, base_ref: str, author: str | None, no_data: bool, no_remote: bool, strict: bool,
+             fmt: str, summary_file: Path | None) -> None:
     """Check the change between REF and HEAD as CI does on a pull request.
 
     Validates the products the change touches (and references to them),
@@ -112,7 +115,7 @@ def check_pr(ctx: click.Context, base_ref: str, author: str | None, no_data: boo
     from .prsummary import render_summary_markdown, render_summary_text
 
     root = _root(ctx)
-    report = run_check(root, base_ref, author or None, data=not no_data)
+    report = run_check(root, base_ref, author or None, data=not no_data, remote_check=not no_remote)
     issues = sort_issues(report.issues)
     ok = report.ok(strict)
     summary = count_summary(issues, report.checked, strict)

@@ -40,8 +40,8 @@ def _steps(doc: dict):
             yield job_id, step
 
 
-def test_there_are_the_two_workflows():
-    assert [p.name for p in WORKFLOWS] == ["publish.yml", "validate.yml"]
+def test_there_are_the_workflows():
+    assert [p.name for p in WORKFLOWS] == ["publish.yml", "pushed-data.yml", "validate.yml"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
@@ -93,6 +93,19 @@ def _commands(script: str) -> list[list[str]]:
     return out
 
 
+def _make_args(words: list[str]) -> list[str]:
+    """The targets of a make command line (options such as -C DIR skipped)."""
+    targets, skip = [], False
+    for word in words[1:]:
+        if skip:
+            skip = False
+        elif word in ("-C", "-f", "--directory", "--file"):
+            skip = True
+        elif not word.startswith("-") and "=" not in word:
+            targets.append(word)
+    return targets
+
+
 def _check_pz(words: list[str]) -> None:
     """The subcommand exists and accepts these options (parsed by the real click command)."""
     args = words[1:]
@@ -134,7 +147,7 @@ def test_run_steps_call_only_commands_that_exist():
     for where, _, words in _repo_commands():
         program = words[0]
         if program == "make":
-            for target in (w for w in words[1:] if not w.startswith("-") and "=" not in w):
+            for target in _make_args(words):
                 assert target in targets, f"{where}: no make target {target!r} in the Makefile"
             checked["make"] += 1
         elif Path(program).name == "pz":
@@ -158,6 +171,7 @@ def test_checker_rejects_commands_that_do_not_exist():
     with pytest.raises(AssertionError, match="No such option"):
         _check_pz(["pz", "check-pr", "--base", "x", "--formt", "github"])
     assert "test" in _make_targets() and "nonexistent" not in _make_targets()
+    assert _make_args(["make", "-C", "trusted", "install"]) == ["install"]
     with pytest.raises(AssertionError):
         _check_dvc(["dvc", "pushh"])
 
@@ -172,13 +186,17 @@ def test_validate_workflow_does_what_the_pull_request_needs():
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
     assert python["with"]["cache"] == "pip"
     check = next(s for s in steps if "check-pr" in s.get("run", ""))
-    words = shlex.split(check["run"])
-    assert words[:2] == ["pz", "check-pr"]
-    assert words[words.index("--format") + 1] == "github"
-    assert words[words.index("--base") + 1] == "origin/$BASE_REF"
+    calls = [w for w in _commands(check["run"]) if w[0] == "pz"]
+    assert len(calls) == 2  # pull requests from forks, and from branches of the repository
+    for words in calls:
+        assert words[:2] == ["pz", "check-pr"]
+        assert words[words.index("--format") + 1] == "github"
+        assert words[words.index("--base") + 1] == "origin/$BASE_REF"
+        assert words[words.index("--author") + 1] == "$AUTHOR"
+    assert "--no-remote" in calls[0] and "--no-remote" not in calls[1]
     assert check["env"]["BASE_REF"] == "${{ github.base_ref }}"
-    assert words[words.index("--author") + 1] == "$AUTHOR"
     assert check["env"]["AUTHOR"] == "${{ github.event.pull_request.user.login }}"
+    assert check["env"]["FROM_FORK"] == "${{ github.event.pull_request.head.repo.full_name != github.repository }}"
     build = next(i for i, s in enumerate(steps) if s.get("run", "").startswith("pz build"))
     upload = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert build < upload and steps[upload]["with"]["path"] == "site/"
@@ -236,3 +254,28 @@ def test_publish_script_publishes_a_built_site_to_a_branch(tmp_path):
     empty.mkdir()
     refused = sh("bash", script, str(empty), "published-site", "x", cwd=clone, check=False)
     assert refused.returncode == 1 and "not a built site" in refused.stderr
+
+
+def test_pushed_data_workflow_runs_only_trusted_code_with_the_token():
+    """Forks' pull requests: the token meets the default branch's code, never the pull request's."""
+    doc = _load(REPO / ".github/workflows/pushed-data.yml")
+    assert doc["on"]["workflow_run"] == {"workflows": ["validate"], "types": ["completed"]}
+    assert _load(REPO / ".github/workflows/validate.yml")["name"] == "validate"
+    assert doc["permissions"] == {"contents": "read", "statuses": "write"}
+    steps = [s for _, s in _steps(doc)]
+    checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    trusted = next(s for s in checkouts if s["with"]["path"] == "trusted")
+    assert "ref" not in trusted["with"] and "repository" not in trusted["with"]  # the default branch
+    runs = [(s.get("name", ""), s.get("run", "")) for s in steps if "run" in s]
+    for name, run in runs:
+        for words in _commands(run):
+            assert not words[0].startswith(("pr/", "./pr/")), f"{name}: runs a program of the pull request"
+            if words[0] in ("make", "pip", "python", "python3", "bash", "sh"):
+                assert not any(w == "pr" or w.startswith("pr/") for w in words[1:]), \
+                    f"{name}: builds or runs the pull request's code: {shlex.join(words)}"
+    check = next(s for s in steps if s.get("id") == "check")
+    [words] = _commands(check["run"])
+    assert words[:4] == ["trusted/.venv/bin/pz", "--repo", "pr", "check-pr"]
+    assert "--no-remote" not in words and "--no-data" not in words
+    assert check["env"]["PZ_DVC_TOKEN"] == "${{ secrets.PZ_DVC_READ_TOKEN }}"
+    assert [s for s in steps if "secrets." in str(s.get("env", {}))] == [check]  # the only step with a secret
