@@ -6,7 +6,6 @@ neutralises Markdown syntax in each of them.
 
 from __future__ import annotations
 
-import html
 from pathlib import PurePosixPath
 
 from .checkpr import ChangeSummary, ProductChange, PrReport
@@ -30,7 +29,8 @@ def _describe(change: ProductChange) -> list[tuple[str, str, str]]:
     kind = "official" if change.official else "user"
     if change.kind == "new":
         rows.append(("new product", change.product,
-                     f"{change.title!r} ({change.product_type or 'no type'}, {kind} product)"))
+                     f"{change.title!r} ({change.product_type or 'no type'}, {kind} product)" if change.title
+                     else "product.yaml unreadable, see the problems"))
     elif change.kind == "deleted":
         rows.append(("deleted", change.product, "the product folder was removed"))
     else:
@@ -67,12 +67,13 @@ def render_summary_text(summary: ChangeSummary) -> str:
     return "\n".join(lines)
 
 
+#: Characters that mean something to HTML or to GitHub's Markdown (tables, links, emphasis, code).
+_SPECIAL = frozenset("&<>\"'\\`*_[]()|#~!:")
+
+
 def _md(text: object) -> str:
-    """Text safe inside a Markdown table cell: HTML escaped, Markdown syntax neutralised."""
-    out = html.escape(" ".join(str(text).split()), quote=True)
-    for char in "\\`*_[]|#~!":
-        out = out.replace(char, f"&#{ord(char)};")
-    return out
+    """Text safe inside a Markdown table cell: one line, each special character as a numeric entity."""
+    return "".join(f"&#{ord(c)};" if c in _SPECIAL else c for c in " ".join(str(text).split()))
 
 
 def render_summary_markdown(report: PrReport, strict: bool = False) -> str:

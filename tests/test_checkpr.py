@@ -281,23 +281,22 @@ def test_new_version_of_data_is_checked_and_summarised(repo, tmp_path):
 def test_broken_yaml_gives_a_github_annotation_on_its_line(repo, tmp_path):
     path = repo / "products/user-spec-z/product.yaml"
     lines = path.read_text().splitlines()
-    broken = next(n for n, text in enumerate(lines) if text.startswith("tags:"))
-    lines[broken] = "tags: [test"  # an unclosed flow sequence
+    broken = next(n for n, text in enumerate(lines, 1) if text.startswith("summary:"))
+    lines[broken - 1] = "summary: Redshifts: a tiny sample"  # a second ': ' in a plain value
     path.write_text("\n".join(lines) + "\n")
     commit(repo, "Broken")
     summary_file = tmp_path / "summary.md"
     result = check(repo, "--author", "jdoe", "--format", "github", env={"GITHUB_STEP_SUMMARY": str(summary_file)})
     assert result.exit_code == 1
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
-    assert len(annotations) == 1
-    match = re.match(r"::error file=products/user-spec-z/product\.yaml,line=(\d+),title=[^:]*::malformed YAML",
-                     annotations[0])
-    assert match, annotations[0]
-    # the parser notices the unclosed '[' when it meets the next key: the line after, at the latest
-    assert int(match.group(1)) in (broken + 1, broken + 2)
-    markdown = summary_file.read_text()
-    assert markdown.startswith("## pz check-pr ❌ failed: 1 error")
-    assert "products/user-spec-z/product.yaml" in markdown
+    assert annotations == [
+        f"::error file=products/user-spec-z/product.yaml,line={broken},title=pz validate%3A yaml::malformed YAML: "
+        "mapping values are not allowed in this context%0Ahint: fix the YAML syntax near this line (indentation, quotes, "
+        "a missing ':')"
+    ]
+    markdown = summary_file.read_text()  # --format github appends to the job summary
+    assert markdown.startswith("## pz check-pr ❌ failed&#58; 1 error")
+    assert f"products/user-spec-z/product.yaml&#58;{broken} **error**: malformed YAML" in markdown
 
 
 def test_job_summary_escapes_hostile_titles(repo, tmp_path):
