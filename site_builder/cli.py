@@ -125,7 +125,7 @@ def check_pr(ctx: click.Context, base_ref: str, author: str | None, no_data: boo
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     elif fmt == "github":
         for issue in issues:
-            click.echo(issue.format_github())
+            click.echo(issue.format_github("pz check-pr"))
         click.echo(render_summary_text(report.summary), err=True)
         click.echo(summary, err=True)
     else:

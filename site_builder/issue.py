@@ -39,12 +39,12 @@ class Issue:
             text += f"\n  hint: {self.hint}"
         return text
 
-    def format_github(self) -> str:
-        """A GitHub Actions workflow command that annotates the line."""
+    def format_github(self, tool: str = "pz validate") -> str:
+        """A GitHub Actions workflow command that annotates the line (titled ``tool: rule``)."""
         props = f"file={_gh_property(self.path)}"
         if self.line:
             props += f",line={self.line}"
-        title = f"pz validate: {self.rule}" if self.rule else "pz validate"
+        title = f"{tool}: {self.rule}" if self.rule else tool
         props += f",title={_gh_property(title)}"
         body = (f"field {self.field!r}: " if self.field else "") + self.message
         if self.hint:

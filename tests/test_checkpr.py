@@ -290,7 +290,7 @@ def test_broken_yaml_gives_a_github_annotation_on_its_line(repo, tmp_path):
     assert result.exit_code == 1
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
     assert annotations == [
-        f"::error file=products/user-spec-z/product.yaml,line={broken},title=pz validate%3A yaml::malformed YAML: "
+        f"::error file=products/user-spec-z/product.yaml,line={broken},title=pz check-pr%3A yaml::malformed YAML: "
         "mapping values are not allowed in this context%0Ahint: fix the YAML syntax near this line (indentation, quotes, "
         "a missing ':')"
     ]
