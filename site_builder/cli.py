@@ -521,6 +521,46 @@ def push(ctx: click.Context, targets: tuple[str, ...], remote: str | None, jobs:
     _run_dvc(ctx, "push", targets, remote, jobs, write=True)
 
 
+@cli.command("nginx-config")
+@click.option("--site", "site_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=Path("site"), show_default=True,
+              help="Built site (its inline scripts and styles give the CSP hashes).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: standard output).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting, e.g. --set site_dir=/srv/site --set workers=4 (repeatable).")
+@click.pass_context
+def nginx_config(ctx: click.Context, site_dir: Path, out: Path | None, overrides: tuple[str, ...]) -> None:
+    """Render the nginx configuration of the pod behind GafaelfawrIngress.
+
+    Site URL, remote path and scopes come from catalog.yaml, the
+    Content-Security-Policy from the built site; paths default to those of
+    the image (deploy/kubernetes/README.md). The development stack renders
+    its own (auth_request) variant: `make stack`.
+    """
+    from .deploy import TEMPLATE, load_cluster_settings, render_nginx_config
+
+    root = _root(ctx)
+    values: dict[str, object] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        values[key] = int(value) if key == "workers" else value
+    try:
+        settings = load_cluster_settings(root, site_dir, **values)
+    except TypeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from exc
+    text = render_nginx_config(settings, root / TEMPLATE)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+        click.echo(f"wrote {out}", err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="pz")

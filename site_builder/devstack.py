@@ -193,7 +193,7 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
     nginx = find_nginx()
     run_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(run_dir, 0o700)
-    for sub in ("tmp", "authcache"):
+    for sub in ("authcache",):
         (run_dir / sub).mkdir(exist_ok=True)
 
     if site_dir is None:
