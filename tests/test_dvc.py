@@ -88,3 +88,16 @@ def test_sample_remote_holds_every_committed_pointer():
         md5 = read_pointer(pointer).md5
         obj = REPO / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]
         assert obj.is_file(), f"{pointer.relative_to(REPO)}: object missing from dvc-remote/ (run `make data`)"
+
+
+def test_pull_works_beside_a_built_site_with_the_repository_pipeline(repo):
+    """dvc.yaml and .dvcignore of this repository: a built site/ must not break `dvc pull`."""
+    REPO = Path(__file__).resolve().parents[1]
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, repo / name)
+    (repo / "site").mkdir()
+    (repo / "site" / "index.html").write_text("<p>built</p>")
+    (repo / "products/minimal-spec-z/data.csv").unlink()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    sh(DVC, "pull", "-q", cwd=repo)
+    assert (repo / "products/minimal-spec-z/data.csv").is_file()
