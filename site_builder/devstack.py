@@ -199,11 +199,9 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
     if site_dir is None:
         site_dir = run_dir / "site"
         if build or not (site_dir / "index.html").is_file():
-            from .api import build_api
             from .site import build_site
 
-            result = build_site(root, site_dir)
-            build_api(root, result.out, list(result.records) or None)
+            build_site(root, site_dir)  # the site and its JSON API
     site_dir = site_dir.resolve()
     remote_dir = run_dir / "remote"
     if remote_dir.exists():
