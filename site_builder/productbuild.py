@@ -24,6 +24,7 @@ import shutil
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -96,22 +97,30 @@ class ProductBuild:
     _removed: list[str] = field(default_factory=list)
     build_id: str = ""
     _local: _Reader | None = None
+    _git: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    _history: Future | None = None
 
     def read(self) -> list[str]:
         """Phase one: read every new or changed product; return the problems (GNU-style lines)."""
         self._cache = self._load_cache() if self.use_cache else {}
         cached: dict[str, ProductState] = self._cache.get("products", {})
         folders = iter_product_folders(self.root)
-        prints = {f: fingerprint(self.root / PRODUCTS_DIR / f) for f in folders}
-        changed = [f for f in folders if f not in cached or cached[f].fingerprint != prints[f]]
+        if cached:  # else everything is new: the workers take the fingerprints as they read
+            changed = [f for f in folders
+                       if f not in cached or cached[f].fingerprint != fingerprint(self.root / PRODUCTS_DIR / f)]
+        else:
+            changed = folders
+        if self._parallel(len(changed)):
+            self._start_pool()  # fork before the thread below exists: forking a threaded process can deadlock
+        # git log runs beside the reading (another process); write() collects it.
+        self._history = self._git.submit(read_history_update, self.root, *self._cache.get("history", (None, {})))
         self.states = {f: cached[f] for f in folders if f not in changed}
         problems = []
         for folder, result in self._run("read", changed):
             if isinstance(result, str):
                 problems.append(result)
             else:
-                derived, lite = result
-                self.states[folder] = ProductState(prints[folder], derived, lite)
+                self.states[folder] = ProductState(*result)
         return problems
 
     def write(self, out: Path, previous: Path | None, shell: Shell, shell_key: str) -> None:
@@ -121,7 +130,8 @@ class ProductBuild:
         ``previous`` is that build's output (its :data:`BUILD_ID_FILE` matches the cache); the
         others are taken over from it by :meth:`adopt`.
         """
-        head, history = read_history_update(self.root, *self._cache.get("history", (None, {})))
+        head, history = self._history.result()
+        self._git.shutdown(wait=True)  # no thread may be alive when the render step forks workers
         outputs: dict[str, list[str]] = {}
         for folder in sorted(self.states):
             for parent in self.states[folder].derived_from:
@@ -211,6 +221,7 @@ class ProductBuild:
             if process.is_alive():
                 process.kill()
         self._pool.clear()
+        self._git.shutdown(wait=True)
 
     def __enter__(self) -> ProductBuild:
         return self
@@ -224,22 +235,28 @@ class ProductBuild:
         """Run ``action`` on ``items`` in this process, or across the workers for large batches."""
         if not items:
             return []
-        if self._pool or (len(items) >= PARALLEL_FROM and (self.workers or os.cpu_count() or 1) > 1):
+        if self._pool or self._parallel(len(items)):
             return self._run_parallel(action, items, kwargs)
         if self._local is None:
             self._local = _Reader(self.root, self.settings)
         with paused_gc():
             return self._local.do(action, items, kwargs)
 
+    def _parallel(self, count: int) -> bool:
+        return count >= PARALLEL_FROM and (self.workers or os.cpu_count() or 1) > 1
+
+    def _start_pool(self) -> None:
+        context = multiprocessing.get_context("fork")
+        for _ in range(self.workers or os.cpu_count() or 1):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, self.root, self.settings), daemon=True)
+            process.start()
+            theirs.close()
+            self._pool.append((process, mine))
+
     def _run_parallel(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
         if not self._pool:
-            context = multiprocessing.get_context("fork")
-            for _ in range(self.workers or os.cpu_count() or 1):
-                mine, theirs = context.Pipe()
-                process = context.Process(target=_serve, args=(theirs, self.root, self.settings), daemon=True)
-                process.start()
-                theirs.close()
-                self._pool.append((process, mine))
+            self._start_pool()
         # A product is rendered by the process that read it; others go to the least loaded.
         shares: list[list] = [[] for _ in self._pool]
         for item in items:
@@ -280,7 +297,9 @@ class _Reader:
             return [(folder, self._read(folder)) for folder in items]
         return [self._render(*item, **kwargs) for item in items]
 
-    def _read(self, folder: str) -> tuple[tuple[str, ...], dict[str, Any]] | str:
+    def _read(self, folder: str) -> tuple[tuple, tuple[str, ...], dict[str, Any]] | str:
+        # Taken before the files are read: a file changed meanwhile shows in the next build.
+        prints = fingerprint(self.root / PRODUCTS_DIR / folder)
         try:
             data, summary, files = read_record_parts(self.root, folder, self.remote)
         except ApiBuildError as err:
@@ -300,7 +319,7 @@ class _Reader:
         provenance = data.get("provenance")
         derived = provenance.get("derived_from") if isinstance(provenance, dict) else None
         lite = {k: data.get(k) for k in LITE_KEYS}
-        return tuple(str(p) for p in derived) if isinstance(derived, list) else (), lite
+        return prints, tuple(str(p) for p in derived) if isinstance(derived, list) else (), lite
 
     def _render(self, folder: str, outputs: list[str], history: list[dict], *,
                 out: Path, shell: Shell, known: frozenset[str]) -> tuple[str, dict[str, Any]]:
