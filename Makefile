@@ -58,7 +58,7 @@ test: $(STAMP) system-deps data lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check site_builder tests bench scripts
+	$(BIN)/ruff check site_builder pzclient tests bench scripts
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

@@ -1,0 +1,218 @@
+"""HTTP transport: JSON documents of the API and resumable, md5-checked object downloads.
+
+The token goes only to the origins the caller trusts (the site and the DVC remote it names),
+never into a message, a log line or a URL. Statuses become errors that say what to do:
+401 (token missing or refused), 403 (a scope is missing), 404 (not in the catalogue or not
+pushed to the remote), and a redirect to a login page is reported as such, never read as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from .errors import AuthError, ObjectNotFoundError, RemoteError
+
+__all__ = ["CHUNK", "HttpClient", "origin"]
+
+#: Bytes read from the socket at a time.
+CHUNK = 4 << 20
+_SCOPE = re.compile(r'scope="([^"]*)"')
+_TOKEN_HELP = ("set it with `export ACCESS_TOKEN=gt-...` (in an RSP notebook it is already set), "
+               "or pass token=... (or token_file=...) to open_catalog() or PzServer()")
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` (the unit a token is trusted to)."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class HttpClient:
+    """A connection pool that sends the token to trusted origins only.
+
+    Parameters
+    ----------
+    token
+        RSP access token (``gt-...``), or None to send no credentials.
+    trusted
+        URLs whose origin may receive the token.
+    retries
+        How many times an interrupted download is resumed before giving up.
+    """
+
+    def __init__(self, token: str | None, trusted: list[str], *, retries: int = 5,
+                 timeout: float = 60.0, read_scope: str | None = None) -> None:
+        self._token = token
+        self._trusted = {origin(u) for u in trusted}
+        self.retries = retries
+        self.read_scope = read_scope
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=8, retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout))
+
+    def __repr__(self) -> str:  # never show the token
+        return f"HttpClient(token={'set' if self._token else 'none'})"
+
+    def trust(self, url: str) -> None:
+        """Allow the token to be sent to the origin of ``url`` too."""
+        self._trusted.add(origin(url))
+
+    def _headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"User-Agent": "pzclient", **(extra or {})}
+        if self._token and origin(url) in self._trusted:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _request(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._pool.request("GET", url, headers=headers, preload_content=False,
+                                      redirect=False, decode_content=True)
+        except urllib3.exceptions.HTTPError as err:
+            raise RemoteError(f"cannot reach {url}: {_reason(err)}; check the address and "
+                              "your network") from None
+
+    def get_json(self, url: str, what: str) -> Any:
+        """GET a JSON document; ``what`` names it in error messages ("product 'x'")."""
+        response = self._request(url, self._headers(url, {"Accept-Encoding": "gzip"}))
+        try:
+            self.check(response, url, what)
+            body = response.read()
+        except urllib3.exceptions.HTTPError as err:
+            raise RemoteError(f"{url}: connection lost while reading {what}: {_reason(err)}; "
+                              "try again") from None
+        finally:
+            response.release_conn()
+        try:
+            return json.loads(body)
+        except ValueError:
+            kind = response.headers.get("Content-Type", "unknown")
+            raise RemoteError(f"{url}: expected JSON for {what}, got {kind!s}; is this the "
+                              "address of a PZ Server site (the folder that holds api/v1/)?") from None
+
+    def check(self, response: urllib3.BaseHTTPResponse, url: str, what: str) -> None:
+        """Raise the error that explains a non-success status."""
+        status = response.status
+        if status < 300:
+            return
+        scope = self.read_scope or "read:image"
+        if status == 401:
+            if not self._token:
+                raise AuthError(f"{url}: 401 Unauthorized: your token is missing; {_TOKEN_HELP}")
+            raise AuthError(f"{url}: 401 Unauthorized: your token is invalid or expired; create "
+                            f"a new one with scope {scope!r} on the RSP Security tokens page and "
+                            f"{_TOKEN_HELP}")
+        if status == 403:
+            found = _SCOPE.search(response.headers.get("WWW-Authenticate", ""))
+            needed = found.group(1) if found else scope
+            raise AuthError(f"{url}: 403 Forbidden: your token lacks scope {needed!r}; create a "
+                            f"token with scope {needed!r} on the RSP Security tokens page and "
+                            f"{_TOKEN_HELP}")
+        if status == 404:
+            raise ObjectNotFoundError(f"{url}: 404 Not Found: {what} is not there")
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "?")
+            raise AuthError(f"{url}: the server redirected to {where!r} (a login page?) instead "
+                            f"of sending {what}: your token is missing or invalid; {_TOKEN_HELP}")
+        raise RemoteError(f"{url}: HTTP {status} while fetching {what}; try again later")
+
+    def fetch(self, url: str, part: Path, *, size: int | None, what: str,
+              progress: Callable[[int], None] | None = None) -> str:
+        """Download ``url`` into ``part``, resuming with HTTP Range; return the md5 of the file.
+
+        ``part`` may already hold the beginning of the object (an earlier, interrupted run):
+        it is hashed and the download continues after it. A dropped connection is resumed
+        from the last byte written, up to ``retries`` times.
+        """
+        hasher = hashlib.md5()
+        offset = 0
+        if part.exists():
+            offset = part.stat().st_size
+            if size is not None and offset > size:
+                part.unlink()
+                offset = 0
+            else:
+                with part.open("rb") as fh:
+                    while block := fh.read(CHUNK):
+                        hasher.update(block)
+                if progress and offset:
+                    progress(offset)
+        failures = 0
+        while True:
+            if size is not None and offset == size:
+                return hasher.hexdigest()
+            headers = self._headers(url, {"Range": f"bytes={offset}-"} if offset else {})
+            response = self._request(url, headers)
+            try:
+                if response.status == 416 and offset:  # the part is longer than the object
+                    part.unlink()
+                    hasher, offset = hashlib.md5(), 0
+                    continue
+                self.check(response, url, what)
+                if offset and response.status != 206:  # no Range support: start again
+                    part.unlink(missing_ok=True)
+                    if progress:
+                        progress(-offset)
+                    hasher, offset = hashlib.md5(), 0
+                offset = _stream(response, part, hasher, offset, progress)
+                if size is None or offset == size:
+                    return hasher.hexdigest()
+                raise urllib3.exceptions.ProtocolError(f"got {offset} of {size} bytes")
+            except urllib3.exceptions.HTTPError as err:
+                failures += 1
+                if failures > self.retries:
+                    raise RemoteError(f"{url}: download of {what} failed {failures} times "
+                                      f"({_reason(err)}); {offset} bytes are kept in {part} and "
+                                      "the next attempt resumes from there") from None
+                time.sleep(min(0.2 * 2 ** failures, 5.0))
+                offset = part.stat().st_size if part.exists() else 0
+            finally:
+                response.release_conn()
+
+
+def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: Any, offset: int,
+            progress: Callable[[int], None] | None) -> int:
+    """Append the body to ``part`` while another thread hashes it; return the new length.
+
+    md5 and the socket both release the GIL, so hashing beside the download costs little
+    wall time. On error the bytes written so far stay in ``part`` and in ``hasher``.
+    """
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+    worker = threading.Thread(target=_hash_worker, args=(chunks, hasher), daemon=True)
+    worker.start()
+    try:
+        with part.open("ab") as fh:
+            # read1 returns what has arrived: a cut connection loses no byte already received
+            while chunk := response.read1(CHUNK):
+                fh.write(chunk)
+                chunks.put(chunk)
+                offset += len(chunk)
+                if progress:
+                    progress(len(chunk))
+    finally:
+        chunks.put(None)
+        worker.join()
+    return offset
+
+
+def _hash_worker(chunks: queue.Queue[bytes | None], hasher: Any) -> None:
+    while (chunk := chunks.get()) is not None:
+        hasher.update(chunk)
+
+
+def _reason(err: BaseException) -> str:
+    while err.__context__ is not None and isinstance(err, urllib3.exceptions.MaxRetryError):
+        err = err.__context__
+    reason = getattr(err, "reason", None)
+    return str(reason or err) or type(err).__name__
