@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 READ_SCOPE = "read:image"
 #: The row the second version of pzserver-upload-example adds (an id above 2**53).
 NEW_ROW = "9007199254740993,31.0,-10.0,0.5,99.0,3\n"
+_BUILT: dict[str, Path] = {}
 
 
 def make_token() -> str:
@@ -150,6 +151,8 @@ def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Version 1 is the committed sample; version 2 adds one row (``NEW_ROW``), tracked with real
     DVC and pushed to the clone's own copy of the sample remote. The DVC cache is filled.
     """
+    if "repo" in _BUILT:  # other client test modules import this fixture: build it once
+        return _BUILT["repo"]
     base = tmp_path_factory.mktemp("client")
     repo = base / "catalog"
     sh("git", "clone", "-q", str(REPO), str(repo), cwd=base)
@@ -165,6 +168,7 @@ def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sh(DVC, "push", "-q", cwd=repo)
     sh("git", "add", "-A", "products", cwd=repo)
     sh("git", "commit", "-q", "-m", "pzserver-upload-example: one more row", cwd=repo)
+    _BUILT["repo"] = repo
     return repo
 
 
@@ -172,6 +176,8 @@ def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client_site(client_repo: Path) -> Path:
     """The site (with its JSON API) of ``client_repo``, built by ``pz build``."""
     out = client_repo.parent / "site"
+    if out.is_dir():
+        return out
     sh(str(BIN / "pz"), "build", "--out", str(out), cwd=client_repo)
     return out
 
