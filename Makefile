@@ -6,10 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
+STACK_PORT ?= 8080
 # Pass PYTEST_ARGS="-k name" to select tests.
 PYTEST_ARGS ?=
 
-.PHONY: help install data validate site demo test lint system-deps clean
+.PHONY: help install data validate site demo test lint system-deps clean stack stack-stop
 
 help:
 	@echo "make demo      set everything up and serve the demo catalogue on http://127.0.0.1:$(PORT)"
@@ -18,6 +19,8 @@ help:
 	@echo "make data      obtain the sample data (sample DVC remote + PyPI) into the workspace"
 	@echo "make validate  run pz validate on the catalogue"
 	@echo "make site      build the site into site/"
+	@echo "make stack     run nginx + dev RSP auth + DVC remote on http://127.0.0.1:$(STACK_PORT) (background)"
+	@echo "make stack-stop  stop it"
 
 install: $(STAMP)
 
@@ -49,6 +52,7 @@ system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -58,7 +62,18 @@ test: $(STAMP) system-deps data lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check site_builder pzclient tests bench scripts
+	$(BIN)/ruff check site_builder pzclient tests bench scripts deploy
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache
+
+# The access-controlled stack on loopback: nginx (Debian's, its own config, pid
+# and logs under deploy/dev/run/) in front of the built site, the JSON API and a
+# DVC HTTP remote (a copy of dvc-remote/), with the dev Gafaelfawr. Tokens go to
+# deploy/dev/tokens.json. Debian may also start its own nginx on :80; the stack
+# does not use it.
+stack: system-deps data site
+	$(BIN)/python deploy/dev/stack.py start --port $(STACK_PORT)
+
+stack-stop: $(STAMP)
+	$(BIN)/python deploy/dev/stack.py stop

@@ -17,6 +17,9 @@ CORPUS = DATA / "products"
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
 
+# The `stack` fixture (nginx + dev auth + DVC remote on free ports) for any test.
+pytest_plugins = ("tests.stack",)
+
 
 def sh(*args: str, cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run a real command (git, dvc, pz); with ``check`` a failure fails the test with its output."""
