@@ -1,8 +1,9 @@
 """pzclient end to end against the real stack: nginx with Gafaelfawr-compatible auth, the site
 and JSON API built by ``pz build``, and the DVC HTTP remote (``site_builder.devstack``).
 
-The stack serves a clone of this catalogue in which ``pzserver-upload-example`` has a second
-version (fixture ``client_repo``), so older versions are fetched for real. Interruptions are
+``stack`` (tests/stack.py) serves this repository as it is; ``served`` is a second stack on a
+clone in which ``pzserver-upload-example`` has a second version (fixture ``client_repo``), so
+older versions are fetched for real. Interruptions are
 made by a TCP relay between the client and nginx that drops one response half-way.
 """
 
@@ -22,6 +23,7 @@ from nbclient import NotebookClient
 
 from pzclient import AuthError, open_catalog
 from tests.conftest import REPO
+from tests.stack import stack  # noqa: F401  (session fixture: the stack serving this repository)
 from tests.test_client_server import client_repo, client_site  # noqa: F401  (session fixtures)
 
 pytestmark = pytest.mark.slow
@@ -120,9 +122,9 @@ def _catalog(served, tmp_path, **kwargs):
                         progress=False, **kwargs)
 
 
-def test_every_sample_product_listed_loaded_and_downloaded(served, client_repo, tmp_path):  # noqa: F811
-    catalog = _catalog(served, tmp_path)
-    ids = sorted(p.parent.name for p in (client_repo / "products").glob("*/product.yaml"))
+def test_every_sample_product_listed_loaded_and_downloaded(stack, tmp_path):  # noqa: F811
+    catalog = _catalog(stack, tmp_path)
+    ids = sorted(p.parent.name for p in (REPO / "products").glob("*/product.yaml"))
     assert sorted(catalog.products()["id"]) == ids
     for product_id in ids:
         product = catalog[product_id]
@@ -142,13 +144,13 @@ def test_every_sample_product_listed_loaded_and_downloaded(served, client_repo, 
             assert hashlib.md5(path.read_bytes()).hexdigest() == entry["md5"]
     # 64-bit ids above 2**53 arrive exactly
     objects = catalog["rubin-dm-dc2-example"].load()["objectId"]
-    original = pq.read_table(client_repo / "products" / "rubin-dm-dc2-example" / "rubin_dm_dc2_example.pq")
+    original = pq.read_table(REPO / "products" / "rubin-dm-dc2-example" / "rubin_dm_dc2_example.pq")
     assert objects.dtype == np.int64 and (objects > 2**53).all()
     assert objects.tolist() == original.column("objectId").to_pylist()
-    assert catalog["pzserver-upload-example"].load()["ID"].iloc[-1] == 9007199254740993
 
 
-def test_missing_wrong_and_scopeless_tokens_against_the_stack(served, tmp_path, monkeypatch):
+def test_missing_wrong_and_scopeless_tokens_against_the_stack(stack, tmp_path, monkeypatch):  # noqa: F811
+    served = stack
     monkeypatch.delenv("ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("PZCLIENT_TOKEN_FILE", str(tmp_path / "none"))
     with pytest.raises(AuthError, match=r"401 Unauthorized: your token is missing; set it with `export ACCESS_TOKEN="):
@@ -158,10 +160,10 @@ def test_missing_wrong_and_scopeless_tokens_against_the_stack(served, tmp_path, 
     with pytest.raises(AuthError, match=r"403 Forbidden: your token lacks scope 'read:image'"):
         open_catalog(served.url, token=served.tokens["none"], cache=tmp_path / "c")
     # the remote is guarded too: a catalogue opened with a good token, objects fetched with none
-    catalog = _catalog(served, tmp_path)
-    catalog._source.http._token = None
+    product = _catalog(served, tmp_path)["pzserver-upload-example"]
+    product._catalog._source.http._token = None
     with pytest.raises(AuthError, match=r"/dvc/files/md5/.*401 Unauthorized: your token is missing"):
-        catalog["pzserver-upload-example"].load()
+        product.load()
 
 
 def test_interrupted_download_resumes_against_the_stack(served, tmp_path):
@@ -201,7 +203,8 @@ def test_older_version_from_the_stack(served, tmp_path):
     versions = product.versions()
     assert len(versions) == 2
     assert len(product.load(rev=versions["commit"].iloc[1])) == 10
-    assert len(product.load()) == 11
+    latest = product.load()
+    assert len(latest) == 11 and latest["ID"].iloc[-1] == 9007199254740993
 
 
 def _run(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
@@ -235,7 +238,8 @@ UPSTREAM_CELLS = [
 ]
 
 
-def test_upstream_pzserver_cells_run_with_only_the_import_changed(served, tmp_path, monkeypatch):
+def test_upstream_pzserver_cells_run_with_only_the_import_changed(stack, tmp_path, monkeypatch):  # noqa: F811
+    served = stack
     monkeypatch.setenv("PZCLIENT_URL", served.url)
     monkeypatch.setenv("PZCLIENT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PZCLIENT_PROGRESS", "0")

@@ -166,6 +166,7 @@ def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     csv.write_text(csv.read_text().rstrip("\n") + "\n" + NEW_ROW)
     sh(DVC, "add", "-q", str(csv.relative_to(repo)), cwd=repo)
     sh(DVC, "push", "-q", cwd=repo)
+    sh(str(BIN / "pz"), "summarize", "pzserver-upload-example", cwd=repo)
     sh("git", "add", "-A", "products", cwd=repo)
     sh("git", "commit", "-q", "-m", "pzserver-upload-example: one more row", cwd=repo)
     _BUILT["repo"] = repo
