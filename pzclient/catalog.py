@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from difflib import get_close_matches
 from pathlib import Path
@@ -173,6 +173,21 @@ class Catalog:
 
     def _fetch(self, objects: list[tuple[str, int | None, str]]) -> list[Path]:
         """Verified local paths of objects ``(md5, size, label)``, fetched in parallel."""
+        unique = list({md5: (md5, size, label) for md5, size, label in objects}.values())
+        paths = dict(zip([u[0] for u in unique], self._fetch_unique(unique), strict=True))
+        return [paths[md5] for md5, _, _ in objects]
+
+    def _read(self, obj: tuple[str, int | None, str], read: Callable[[Path], Any]) -> Any:
+        """``read(path)`` of one verified object (read while its md5 is computed, if downloaded)."""
+        md5, size, label = obj
+        bar = _progress_bar(size or 0, 1) if self.progress else None
+        try:
+            return self._source.fetch(md5, size, label, self.cache, bar.update if bar else None, read)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _fetch_unique(self, objects: list[tuple[str, int | None, str]]) -> list[Path]:
         total = sum(size or 0 for _, size, _ in objects)
         bar = _progress_bar(total, len(objects)) if self.progress else None
         update = bar.update if bar is not None else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import re
 import threading
 import time
@@ -128,46 +127,52 @@ class HttpClient:
         raise RemoteError(f"{url}: HTTP {status} while fetching {what}; try again later")
 
     def fetch(self, url: str, part: Path, *, size: int | None, what: str,
-              progress: Callable[[int], None] | None = None) -> str:
-        """Download ``url`` into ``part``, resuming with HTTP Range; return the md5 of the file.
+              progress: Callable[[int], None] | None = None) -> Callable[[], str]:
+        """Download ``url`` into ``part``, resuming with HTTP Range; return the md5 to come.
 
         ``part`` may already hold the beginning of the object (an earlier, interrupted run):
-        it is hashed and the download continues after it. A dropped connection is resumed
-        from the last byte written, up to ``retries`` times.
+        the download continues after it. A dropped connection is resumed from the last byte
+        written, up to ``retries`` times. Another thread hashes the file as it grows; the
+        function returned waits for it and gives the md5 of the whole file, so the caller can
+        start reading the file before the hash is done (and must not trust it before).
         """
-        hasher = hashlib.md5()
-        offset = 0
-        if part.exists():
-            offset = part.stat().st_size
-            if size is not None and offset > size:
-                part.unlink()
-                offset = 0
-            else:
-                with part.open("rb") as fh:
-                    while block := fh.read(CHUNK):
-                        hasher.update(block)
-                if progress and offset:
-                    progress(offset)
+        part.touch()
+        offset = part.stat().st_size
+        if size is not None and offset > size:
+            _truncate(part)
+            offset = 0
+        hasher = _FileHasher(part)
+        hasher.advance(offset)
+        if progress and offset:
+            progress(offset)
+        try:
+            self._download(url, part, hasher, offset, size, what, progress)
+        except BaseException:
+            hasher.result()  # stop the thread; the bytes stay in part for the next attempt
+            raise
+        return hasher.result
+
+    def _download(self, url: str, part: Path, hasher: _FileHasher, offset: int, size: int | None,
+                  what: str, progress: Callable[[int], None] | None) -> None:
         failures = 0
-        while True:
-            if size is not None and offset == size:
-                return hasher.hexdigest()
+        while size is None or offset != size:
             headers = self._headers(url, {"Range": f"bytes={offset}-"} if offset else {})
             response = self._request(url, headers)
             try:
-                if response.status == 416 and offset:  # the part is longer than the object
-                    part.unlink()
-                    hasher, offset = hashlib.md5(), 0
-                    continue
-                self.check(response, url, what)
-                if offset and response.status != 206:  # no Range support: start again
-                    part.unlink(missing_ok=True)
+                if (response.status == 416 and offset) or (offset and 200 <= response.status < 300
+                                                            and response.status != 206):
+                    # the part is longer than the object, or the server ignores Range: restart
+                    _truncate(part)
+                    hasher.restart()
                     if progress:
                         progress(-offset)
-                    hasher, offset = hashlib.md5(), 0
+                    offset = 0
+                    if response.status == 416:
+                        continue
+                self.check(response, url, what)
                 offset = _stream(response, part, hasher, offset, progress)
                 if size is None or offset == size:
-                    return hasher.hexdigest()
+                    return
                 raise urllib3.exceptions.ProtocolError(f"got {offset} of {size} bytes")
             except urllib3.exceptions.HTTPError as err:
                 failures += 1
@@ -176,39 +181,99 @@ class HttpClient:
                                       f"({_reason(err)}); {offset} bytes are kept in {part} and "
                                       "the next attempt resumes from there") from None
                 time.sleep(min(0.2 * 2 ** failures, 5.0))
-                offset = part.stat().st_size if part.exists() else 0
+                offset = part.stat().st_size
             finally:
                 response.release_conn()
 
 
-def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: Any, offset: int,
-            progress: Callable[[int], None] | None) -> int:
-    """Append the body to ``part`` while another thread hashes it; return the new length.
+def _truncate(part: Path) -> None:
+    with part.open("r+b") as fh:  # the same file (not a new one): the hasher keeps reading it
+        fh.truncate(0)
 
-    md5 and the socket both release the GIL, so hashing beside the download costs little
-    wall time. On error the bytes written so far stay in ``part`` and in ``hasher``.
-    """
-    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
-    worker = threading.Thread(target=_hash_worker, args=(chunks, hasher), daemon=True)
-    worker.start()
-    try:
-        with part.open("ab") as fh:
-            # read1 returns what has arrived: a cut connection loses no byte already received
-            while chunk := response.read1(CHUNK):
-                fh.write(chunk)
-                chunks.put(chunk)
-                offset += len(chunk)
-                if progress:
-                    progress(len(chunk))
-    finally:
-        chunks.put(None)
-        worker.join()
+
+def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher, offset: int,
+            progress: Callable[[int], None] | None) -> int:
+    """Append the body to ``part``; return its new length. Bytes received stay on error."""
+    with part.open("ab") as fh:
+        # read1 returns what has arrived: a cut connection loses no byte already received
+        while chunk := response.read1(CHUNK):
+            fh.write(chunk)
+            fh.flush()
+            hasher.advance(len(chunk))
+            offset += len(chunk)
+            if progress:
+                progress(len(chunk))
     return offset
 
 
-def _hash_worker(chunks: queue.Queue[bytes | None], hasher: Any) -> None:
-    while (chunk := chunks.get()) is not None:
-        hasher.update(chunk)
+class _FileHasher:
+    """md5 of a file computed by a thread that follows it while another thread appends to it.
+
+    Reading back what was just written hits the page cache, so memory stays bounded whatever
+    the speeds of the network and of md5; md5 releases the GIL, so both threads run at once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._cond = threading.Condition()
+        self._written = 0  # bytes the writer has flushed
+        self._generation = 0  # bumped when the writer truncates the file
+        self._done = False
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pzclient-md5", daemon=True)
+        self._thread.start()
+
+    def advance(self, n: int) -> None:
+        with self._cond:
+            self._written += n
+            self._cond.notify()
+
+    def restart(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._written = 0
+            self._cond.notify()
+
+    def result(self) -> str:
+        """Wait for the hash of everything written; the md5 hex digest."""
+        with self._cond:
+            self._done = True
+            self._cond.notify()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
+
+    def _run(self) -> None:
+        try:
+            self._digest = self._hash()
+        except BaseException as err:  # reported by result()
+            self._error = err
+
+    def _hash(self) -> str:
+        digest, position, generation = hashlib.md5(), 0, 0
+        with self._path.open("rb") as fh:
+            while True:
+                with self._cond:
+                    while not (self._written > position or self._done or self._generation != generation):
+                        self._cond.wait()
+                    if self._generation != generation:
+                        digest, position, generation = hashlib.md5(), 0, self._generation
+                        fh.seek(0)
+                        continue
+                    limit, done = self._written, self._done
+                while position < limit:
+                    block = fh.read(min(CHUNK, limit - position))
+                    if not block:  # shorter than written: truncated under us; the md5 will not match
+                        if done:
+                            return digest.hexdigest()
+                        break
+                    digest.update(block)
+                    position += len(block)
+                if done and position >= limit:
+                    return digest.hexdigest()
 
 
 def _reason(err: BaseException) -> str:

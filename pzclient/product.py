@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import FormatError, PzClientError
 from .html import escape, html_table
-from .table import TABULAR_FORMATS, read_table
+from .table import TABULAR_FORMATS, guess_format, read_table
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -154,14 +154,17 @@ class Product:
         if format not in ("pandas", "astropy"):
             raise ValueError(f"format={format!r}: use 'pandas' or 'astropy'")
         entry = self._file(file)
-        fmt = entry.get("format")
-        if fmt and fmt not in TABULAR_FORMATS:
+        fmt = entry.get("format") or guess_format(Path(entry["path"]))
+        if fmt not in TABULAR_FORMATS:
             raise FormatError(f"{self.id}/{entry['path']} is {fmt!r}, not a table; use "
                               f"catalog[{self.id!r}].download(dest) and open it yourself")
-        path = self.path(entry["path"], rev)
         names = [c.get("name") for c in self.metadata.get("columns") or [] if isinstance(c, dict)]
-        result = read_table(path, fmt, table=table or entry.get("table"), columns=columns,
-                            kind=format, names=names, label=f"{self.id}/{entry['path']}")
+
+        def read(path: Path) -> Any:
+            return read_table(path, fmt, table=table or entry.get("table"), columns=columns,
+                              kind=format, names=names, label=f"{self.id}/{entry['path']}")
+
+        result = self._catalog._read(self._md5(entry, rev), read)
         have = list(result.columns if format == "pandas" else result.colnames)
         if columns is None and file is None and sorted(names) == sorted(have) and names != have:
             result = result[names]  # the order of product.yaml (HDF5 groups list them sorted)

@@ -8,10 +8,12 @@ A :class:`SiteSource` fetches them over HTTP and objects from the DVC remote by 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -129,26 +131,51 @@ class SiteSource:
         return f"{self.remote}/files/md5/{md5[:2]}/{md5[2:]}"
 
     def fetch(self, md5: str, size: int | None, label: str, cache: ObjectCache,
-              progress: Progress | None = None) -> Path:
-        """The verified object: from the cache, or downloaded (resumably) into it."""
+              progress: Progress | None = None, read: Callable[[Path], Any] | None = None) -> Any:
+        """The verified object: from the cache, or downloaded (resumably) into it.
+
+        With ``read``, return ``read(path)`` instead of the path. When the object has to be
+        downloaded, ``read`` runs on the downloaded file while its md5 is still being computed
+        (on two cores this hides most of the hashing), and its result is returned only once
+        the md5 is found right; otherwise the object is fetched again and read again.
+        """
         if (found := cache.find(md5)) is not None:
             if progress:
                 progress(found.stat().st_size)
-            return found
+            return read(found) if read else found
         part = cache.part(md5)
         part.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(part.with_name(part.name + ".lock")):  # one writer per object, across processes
+            if (found := cache.find(md5)) is not None:  # another process has just fetched it
+                if progress:
+                    progress(found.stat().st_size)
+                return read(found) if read else found
+            return self._download(md5, size, label, cache, part, progress, read)
+
+    def _download(self, md5: str, size: int | None, label: str, cache: ObjectCache, part: Path,
+                  progress: Progress | None, read: Callable[[Path], Any] | None) -> Any:
         url = self.object_url(md5)
         what = f"the data of {label} (md5 {md5})"
         for attempt in (1, 2):
             try:
-                got = self.http.fetch(url, part, size=size, what=what, progress=progress)
+                digest = self.http.fetch(url, part, size=size, what=what, progress=progress)
             except ObjectNotFoundError:
                 raise ObjectNotFoundError(
                     f"{url}: 404 Not Found: the data of {label} (md5 {md5}) is not in the DVC "
                     "remote; it was probably never pushed: ask the product's owner to run "
                     "`dvc push` for it") from None
+            result, error = None, None
+            if read is not None:
+                try:
+                    result = read(part)
+                except Exception as err:  # judged after the md5: corrupt data may not parse
+                    error = err
+            got = digest()
             if got == md5:
-                return cache.add(md5, part)
+                path = cache.add(md5, part)
+                if error is not None:
+                    raise error
+                return result if read is not None else path
             part.unlink(missing_ok=True)  # corrupt: fetch the whole object once more
             if progress:
                 progress(-(size or 0))
@@ -251,7 +278,7 @@ class LocalSource:
                 for n, d, t in PRODUCT_TYPES]
 
     def fetch(self, md5: str, size: int | None, label: str, cache: ObjectCache,
-              progress: Progress | None = None) -> Path:
+              progress: Progress | None = None, read: Callable[[Path], Any] | None = None) -> Any:
         """The object from the DVC cache (or the workspace copy), checked against its md5."""
         candidates = [self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]]
         product, _, path = label.partition("/")
@@ -264,7 +291,7 @@ class LocalSource:
             if cache.find(md5, candidate) is not None:
                 if progress:
                     progress(candidate.stat().st_size)
-                return candidate
+                return read(candidate) if read else candidate
             corrupt.append(str(candidate))
         if corrupt:
             raise CorruptObjectError(f"{', '.join(corrupt)}: not the data of {label} (md5 {md5}); "
@@ -273,6 +300,16 @@ class LocalSource:
             f"{label}: its data (md5 {md5}) is not in the DVC cache of {self.root}; run "
             "`dvc pull` there (for an older version: `dvc fetch --all-commits`), or open the "
             "site's URL instead of the clone")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _entry(doc: dict) -> dict:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import FormatError
 
-__all__ = ["TABULAR_FORMATS", "read_table"]
+__all__ = ["TABULAR_FORMATS", "guess_format", "read_table"]
 
 TABULAR_FORMATS = ("parquet", "csv", "tsv", "text", "fits", "hdf5", "votable")
 _SEPARATORS = {"csv": ",", "tsv": "\t", "text": r"\s+"}
@@ -44,7 +44,7 @@ def read_table(path: Path, fmt: str | None, *, table: str | None = None,
         How to name the file in error messages (its path in the product).
     """
     label = label or path.name
-    fmt = (fmt or _guess(path)).lower()
+    fmt = (fmt or guess_format(path)).lower()
     if kind not in ("pandas", "astropy"):
         raise ValueError(f"format={kind!r}: use 'pandas' or 'astropy'")
     readers = {"parquet": _parquet, "csv": _text, "tsv": _text, "text": _text, "fits": _fits,
@@ -61,7 +61,8 @@ def read_table(path: Path, fmt: str | None, *, table: str | None = None,
         raise FormatError(f"{label}: cannot read it as {fmt}: {err}") from None
 
 
-def _guess(path: Path) -> str:
+def guess_format(path: Path) -> str:
+    """The format a file name suggests (``.pq`` is parquet, ``.h5`` hdf5, ...)."""
     suffix = path.suffix.lower().lstrip(".")
     return {"pq": "parquet", "pqt": "parquet", "parq": "parquet", "fit": "fits", "fz": "fits",
             "h5": "hdf5", "hdf": "hdf5", "vot": "votable", "xml": "votable", "txt": "text",

@@ -248,3 +248,27 @@ def test_pzserver_download_is_a_zip_of_every_file(client_repo, tmp_path, capsys)
         data = archive.read("dc2-training-9816/test_dc2_training_9816.pq")
     assert meta["id"] == "dc2-training-9816"
     assert hashlib.md5(data).hexdigest() == "c8a8234a315bdc37f7c9d0166d800a14"
+
+
+def test_download_never_writes_outside_the_product_folder(local, tmp_path):
+    from pzclient import Product, PzClientError
+
+    catalog = open_catalog(local, cache=tmp_path / "cache", progress=False)
+    doc = catalog._source.product("tsv")
+    evil = {**doc, "files": [{**doc["files"][0], "path": "../../evil.tsv"}]}
+    with pytest.raises(PzClientError, match=r"leaves the product folder; not written"):
+        Product(catalog, evil).download(tmp_path / "out")
+    assert not (tmp_path / "evil.tsv").exists()
+
+
+def test_progress_bar_in_a_terminal(local, tmp_path, capsys):
+    catalog = open_catalog(local, cache=tmp_path / "cache", progress=True)
+    catalog["fits-pdf"].download(tmp_path / "out")
+    assert "pzclient: 1 file" in capsys.readouterr().err
+
+
+def test_same_object_in_two_files_is_fetched_once(local, tmp_path):
+    add_product(local, "twins", {"a.csv": b"id,z\n1,0.5\n", "b.csv": b"id,z\n1,0.5\n"}, {})
+    catalog = open_catalog(local, cache=tmp_path / "cache", progress=False)
+    written = catalog["twins"].download(tmp_path / "out")
+    assert [p.read_bytes() for p in written] == [b"id,z\n1,0.5\n"] * 2
