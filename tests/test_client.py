@@ -178,7 +178,7 @@ def test_clone_without_the_data_says_dvc_pull(local, tmp_path):
 
 def test_html_reprs_escape_metadata(local):
     catalog = open_catalog(local, cache=local.parent / "cache", progress=False)
-    html = catalog["csv-ids"]._repr_html_() + catalog._repr_html_()
+    html = catalog["csv-ids"]._repr_html_() + catalog._repr_html_() + catalog.products()._repr_html_()
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
 
