@@ -58,7 +58,11 @@ class HttpClient:
         self.retries = retries
         self.read_scope = read_scope
         self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=8, retries=False,
+            num_pools=4, maxsize=8,
+            # a kept-alive connection the server has closed, or a refused connect, is retried
+            # here; a body cut half-way is resumed by fetch() with Range instead
+            retries=urllib3.Retry(total=3, connect=3, read=1, status=0, other=0, redirect=False,
+                                  backoff_factor=0.2, raise_on_status=False),
             timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout))
 
     def __repr__(self) -> str:  # never show the token
@@ -74,11 +78,13 @@ class HttpClient:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
-    def _request(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    def _request(self, url: str, headers: dict[str, str], raw: bool = False) -> urllib3.BaseHTTPResponse:
         try:
             return self._pool.request("GET", url, headers=headers, preload_content=False,
                                       redirect=False, decode_content=True)
         except urllib3.exceptions.HTTPError as err:
+            if raw:
+                raise
             raise RemoteError(f"cannot reach {url}: {_reason(err)}; check the address and "
                               "your network") from None
 
@@ -157,8 +163,9 @@ class HttpClient:
         failures = 0
         while size is None or offset != size:
             headers = self._headers(url, {"Range": f"bytes={offset}-"} if offset else {})
-            response = self._request(url, headers)
+            response = None
             try:
+                response = self._request(url, headers, raw=True)
                 if (response.status == 416 and offset) or (offset and 200 <= response.status < 300
                                                             and response.status != 206):
                     # the part is longer than the object, or the server ignores Range: restart
@@ -183,7 +190,8 @@ class HttpClient:
                 time.sleep(min(0.2 * 2 ** failures, 5.0))
                 offset = part.stat().st_size
             finally:
-                response.release_conn()
+                if response is not None:
+                    response.release_conn()
 
 
 def _truncate(part: Path) -> None:
