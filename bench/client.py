@@ -14,7 +14,7 @@ alternating so that machine load hits every side alike, medians of --runs runs:
 (d) warm load: ``product.load()`` again, the object already cached; goal: d / c <= 1.1.
 
 Also printed: the CPU seconds of (a) and (b) on the client side. The cold load also computes
-the md5 of the object (about 1.5 s of CPU for 480 MB here); it runs on another core beside the
+the md5 of the object (0.7 to 1.5 s of CPU for 480 MB on this machine, by load); it runs on another core beside the
 download and the read, so the wall-time ratio depends on a core being free: on a loaded
 machine, read the CPU figures beside the wall times.
 

@@ -283,7 +283,11 @@ def _matches(record: dict, field: str, value: Any) -> bool:
 
 
 def _display(frame: pd.DataFrame) -> None:
-    """Show a table as upstream does (a Styler without index), every cell HTML-escaped."""
+    """Show a table as upstream does (a Styler without index), every cell HTML-escaped.
+
+    The Styler escapes only string cells: lists and dicts become strings first.
+    """
+    frame = frame.map(lambda v: str(v) if isinstance(v, list | tuple | dict) else v)
     try:
         from IPython.display import display
     except ImportError:

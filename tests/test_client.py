@@ -68,7 +68,8 @@ def local(tmp_path: Path) -> Path:
     z = np.array([0.1, 0.5, 1.25])
     frame = pd.DataFrame({"id": ids, "z": z})
     add_product(root, "csv-ids", {"t.csv": frame.to_csv(index=False).encode()}, {
-        "title": HOSTILE, "summary": HOSTILE, "columns": [{"name": "id", "role": "id"}, {"name": "z", "role": "z"}]})
+        "title": HOSTILE, "summary": HOSTILE,
+        "columns": [{"name": "id", "role": "id"}, {"name": "z", "role": "z"}, {"name": HOSTILE, "role": "other"}]})
     add_product(root, "tsv", {"t.tsv": b"# comment\nid\tz\n1\t0.5\n2\t0.75\n"}, {})
     add_product(root, "headerless", {"t.txt": b"# two columns, no header\n1  0.5\n2   0.75\n"},
                 {"columns": [{"name": "id"}, {"name": "z"}]}, {"t.txt": "text"})
