@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -304,6 +303,11 @@ class LocalSource:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock between processes (threads share the md5 check)
+        yield
+        return
     with path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
