@@ -388,3 +388,15 @@ def test_older_version_from_the_site(server, tmp_path):
 
 def client_object(server: ServedCatalog, md5: str) -> Path:
     return server.state.remote / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_concurrent_loads_share_one_download(server, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalogs = [_open(server, tmp_path, server.tokens["read"]) for _ in range(3)]  # one cache
+    md5 = catalogs[0]["dc2-validation-9816"].main_file["md5"]
+    server.state.requests.clear()
+    with ThreadPoolExecutor(3) as pool:
+        frames = list(pool.map(lambda c: c["dc2-validation-9816"].load(), catalogs))
+    assert all(f.equals(frames[0]) for f in frames) and frames[0].shape == (20449, 14)
+    assert [r[0] for r in server.state.requests].count(object_path(md5)) == 1
