@@ -37,6 +37,12 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BIG_ID = 2**62 + 1  # not representable as float64
 
 
+@pytest.fixture(autouse=True)
+def _no_home_cache(tmp_path, monkeypatch):
+    """Nothing is written to ~/.cache/pzclient by the tests."""
+    monkeypatch.setenv("PZCLIENT_CACHE", str(tmp_path / "default-cache"))
+
+
 def add_product(root: Path, product_id: str, files: dict[str, bytes], meta: dict,
                 formats: dict[str, str] | None = None) -> None:
     """Write products/<id>/ with product.yaml and .dvc pointers; objects go to .dvc/cache."""

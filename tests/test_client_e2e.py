@@ -117,6 +117,12 @@ class CuttingRelay:
                 return False
 
 
+@pytest.fixture(autouse=True)
+def _no_home_cache(tmp_path, monkeypatch):
+    """Nothing is written to ~/.cache/pzclient by the tests."""
+    monkeypatch.setenv("PZCLIENT_CACHE", str(tmp_path / "default-cache"))
+
+
 def _catalog(served, tmp_path, **kwargs):
     return open_catalog(served.url, token=served.tokens["read"], cache=tmp_path / "cache",
                         progress=False, **kwargs)

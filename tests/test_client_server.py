@@ -34,6 +34,12 @@ NEW_ROW = "9007199254740993,31.0,-10.0,0.5,99.0,3\n"
 _BUILT: dict[str, Path] = {}
 
 
+@pytest.fixture(autouse=True)
+def _no_home_cache(tmp_path, monkeypatch):
+    """Nothing is written to ~/.cache/pzclient by the tests."""
+    monkeypatch.setenv("PZCLIENT_CACHE", str(tmp_path / "default-cache"))
+
+
 def make_token() -> str:
     alphabet = string.ascii_letters + string.digits
     return "gt-" + "".join(secrets.choice(alphabet) for _ in range(22)) + "." + "".join(
