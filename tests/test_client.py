@@ -293,3 +293,18 @@ def test_tutorial_notebook_is_rendered_on_the_site(tmp_path):
     notebook = json.loads((REPO / "docs" / "client-tutorial.ipynb").read_text(encoding="utf-8"))
     stored = json.dumps([c.get("outputs", []) for c in notebook["cells"]])
     assert "/tmp/" not in stored and "gt-" not in stored and "127.0.0.1" not in stored
+
+
+def test_ipython_completes_product_ids(local, tmp_path):
+    from IPython.core.completer import provisionalcompleter
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.user_ns["catalog"] = open_catalog(local, cache=tmp_path / "cache", progress=False)
+        text = 'catalog["hdf'
+        with provisionalcompleter():
+            completions = sorted(c.text for c in shell.Completer.completions(text, len(text)))
+    finally:
+        InteractiveShell.clear_instance()
+    assert completions == ["hdf5-compound"]
