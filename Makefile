@@ -69,10 +69,11 @@ clean:
 
 # The access-controlled stack on loopback: nginx (Debian's, its own config, pid
 # and logs under deploy/dev/run/) in front of the built site, the JSON API and a
-# DVC HTTP remote (a copy of dvc-remote/), with the dev Gafaelfawr. Tokens go to
+# DVC HTTP remote (a copy of dvc-remote/), with the dev Gafaelfawr. The site is
+# built into deploy/dev/run/site. Tokens go to
 # deploy/dev/tokens.json. Debian may also start its own nginx on :80; the stack
 # does not use it.
-stack: system-deps data site
+stack: system-deps data
 	$(BIN)/python deploy/dev/stack.py start --port $(STACK_PORT)
 
 stack-stop: $(STAMP)

@@ -43,9 +43,13 @@ class DeployConfigError(PzError):
 class ProxySettings:
     """Everything the nginx template needs. Paths are absolute.
 
-    ``upload_upstream`` None leaves the remote read-only; ``noauth_listen``
-    adds an identical server without auth (benchmarks only); ``auth_cache``
-    "" turns the auth cache off.
+    ``mode`` "dev": nginx itself asks Gafaelfawr (``auth_upstream``) with
+    ``auth_request``, and uploads go to the remote URL with the write scope
+    checked here. ``mode`` "cluster": the pod behind GafaelfawrIngress
+    resources, which do the asking; uploads go to ``upload_path``, whose
+    ingress requires the write scope. ``upload_upstream`` None leaves the
+    remote read-only; ``noauth_listen`` adds an identical read-only server
+    without auth (benchmarks only); ``auth_cache`` "" turns the auth cache off.
     """
 
     site_url: str
@@ -53,7 +57,7 @@ class ProxySettings:
     site_dir: str
     remote_dir: str
     remote_path: str
-    auth_upstream: str
+    auth_upstream: str | None
     login_url: str
     read_scope: str
     write_scope: str
@@ -69,6 +73,10 @@ class ProxySettings:
     dev_login: bool = False
     hsts: bool = False
     log_buffer: bool = False
+    mode: str = "dev"
+    upload_path: str = "/dvc-upload"
+    access_log: str | None = None
+    error_log: str | None = None
 
 
 def load_proxy_settings(root: Path, **overrides) -> ProxySettings:
@@ -101,6 +109,26 @@ def load_proxy_settings(root: Path, **overrides) -> ProxySettings:
     return check_proxy_settings(ProxySettings(**{**base, **overrides}))
 
 
+#: The pod behind GafaelfawrIngress (deploy/kubernetes): paths inside the image.
+CLUSTER_DEFAULTS = {
+    "mode": "cluster",
+    "listen": "8080",
+    "site_dir": "/usr/share/nginx/html",
+    "remote_dir": "/srv/dvc",
+    "upload_upstream": "127.0.0.1:8081",
+    "auth_upstream": None,
+    "run_dir": "/tmp",
+    "access_log": "/dev/stdout",
+    "error_log": "/dev/stderr",
+    "workers": 2,
+}
+
+
+def load_cluster_settings(root: Path, built_site: Path, **overrides) -> ProxySettings:
+    """Settings of the in-cluster nginx, with the CSP computed from the site built at ``built_site``."""
+    return load_proxy_settings(root, **{**CLUSTER_DEFAULTS, "csp": build_csp(built_site), **overrides})
+
+
 def check_proxy_settings(s: ProxySettings) -> ProxySettings:
     """Return ``s`` if every value is safe to write into nginx.conf; raise otherwise."""
     checks: list[tuple[str, object, re.Pattern | None]] = [
@@ -120,6 +148,9 @@ def check_proxy_settings(s: ProxySettings) -> ProxySettings:
         ("auth_cache", s.auth_cache or "0", _DURATION),
         ("max_upload", s.max_upload, _SIZE),
         ("user", s.user, _USER),
+        ("upload_path", s.upload_path, re.compile(r"^(/[a-z0-9_-]+)+$")),
+        ("access_log", s.access_log, _PATH),
+        ("error_log", s.error_log, _PATH),
     ]
     for name, value, pattern in checks:
         if value is None:
@@ -130,6 +161,12 @@ def check_proxy_settings(s: ProxySettings) -> ProxySettings:
                 f"  hint: use only letters, digits and . _ - : / (pattern {pattern.pattern})")
     if not s.csp or '"' in s.csp or "\\" in s.csp or "\n" in s.csp or "$" in s.csp:
         raise DeployConfigError(f"proxy setting csp: {s.csp!r} holds a quote, backslash, newline or $")
+    if s.mode not in ("dev", "cluster"):
+        raise DeployConfigError(f"proxy setting mode: {s.mode!r} is not 'dev' or 'cluster'")
+    if s.mode == "dev" and not s.auth_upstream:
+        raise DeployConfigError("proxy setting auth_upstream: required in dev mode (host:port of Gafaelfawr)")
+    if s.upload_path == s.remote_path:
+        raise DeployConfigError(f"proxy setting upload_path: {s.upload_path!r} must differ from the remote path")
     if s.workers < 1:
         raise DeployConfigError(f"proxy setting workers: {s.workers!r} must be at least 1")
     return s

@@ -148,7 +148,8 @@ def _alive(pid: int) -> bool:
 
 def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir: Path | None = None,
                 remote_src: Path | None = None, tokens_file: Path | None = None, noauth: bool = False,
-                workers: int = 1, auth_cache: str = "5m", build: bool = True) -> Stack:
+                workers: int = 1, auth_cache: str = "5m", build: bool = True,
+                extra_tokens: dict[str, dict] | None = None) -> Stack:
     """Start nginx, the dev auth service and the upload service; return the running stack.
 
     Parameters
@@ -172,6 +173,8 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
         nginx ``worker_processes`` and the auth cache duration ("" for none).
     build
         With ``site_dir`` None, build the site (False: reuse ``run_dir/site`` if present).
+    extra_tokens
+        More entries for the auth service's token database (token -> user record), for tests.
 
     Raises
     ------
@@ -190,7 +193,7 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
     nginx = find_nginx()
     run_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(run_dir, 0o700)
-    for sub in ("tmp", "authcache"):
+    for sub in ("authcache",):
         (run_dir / sub).mkdir(exist_ok=True)
 
     if site_dir is None:
@@ -225,6 +228,7 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
         tokens["read"]: {"username": "reader", "email": "reader@example.org", "scopes": [read]},
         tokens["write"]: {"username": "writer", "email": "writer@example.org", "scopes": [read, write]},
         tokens["none"]: {"username": "noscope", "email": "noscope@example.org", "scopes": []},
+        **(extra_tokens or {}),
     }}
     _write_private(run_dir / "gafaelfawr-tokens.json", json.dumps(database, indent=1))
     _write_private(tokens_file, json.dumps(tokens, indent=1) + "\n")

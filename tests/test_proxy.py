@@ -11,9 +11,12 @@ import http.client
 import json
 import os
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -250,3 +253,18 @@ def test_auth_answers_are_cached_per_credentials(stack):
     assert stack.auth_requests() == before
     request(stack, "GET", "/api/v1/index.json", {"Authorization": f"Bearer {UNKNOWN}x"})
     assert stack.auth_requests() == before + 1  # other credentials: asked again
+
+
+def test_stack_start_is_idempotent_and_stop_ends_every_process(tmp_path, stack):
+    from site_builder.devstack import running_stack, start_stack, stop_stack
+
+    first = start_stack(REPO, tmp_path / "run", site_dir=stack.site_dir)
+    again = start_stack(REPO, tmp_path / "run", site_dir=stack.site_dir)
+    assert again.pids == first.pids and again.url == first.url and again.tokens == first.tokens
+    assert request(first, "GET", "/api/v1/index.json",
+                   {"Authorization": f"Bearer {first.tokens['read']}"})[0] == 200
+    assert sorted(stop_stack(tmp_path / "run")) == sorted(first.pids)
+    for pid in first.pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+    assert running_stack(tmp_path / "run") is None
+    assert stop_stack(tmp_path / "run") == []

@@ -59,6 +59,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         dest = self.server.root / "files" / "md5" / match.group(1) / (match.group(2) + (match.group(3) or ""))
         dest.parent.mkdir(parents=True, exist_ok=True)
+        status, text = self._store(dest, size, match.group(1) + match.group(2))
+        self._send(status, text)
+
+    def _store(self, dest: Path, size: int, md5: str) -> tuple[int, str]:
+        """Write the body to a temporary file, rename it into place if its md5 is right.
+
+        The temporary file is gone before the answer is sent.
+        """
         digest = hashlib.md5()
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".upload-")
         try:
@@ -72,16 +80,14 @@ class Handler(BaseHTTPRequestHandler):
                     out.write(chunk)
                     left -= len(chunk)
             if left:
-                self._send(400, "incomplete upload")
-                return
-            if digest.hexdigest() != match.group(1) + match.group(2):
-                self._send(422, f"content md5 {digest.hexdigest()} does not match the object name")
-                return
+                return 400, "incomplete upload"
+            if digest.hexdigest() != md5:
+                return 422, f"content md5 {digest.hexdigest()} does not match the object name"
             os.chmod(tmp, 0o644)
             existed = dest.exists()
             os.replace(tmp, dest)
             tmp = ""
-            self._send(200 if existed else 201, "stored")
+            return (200 if existed else 201), "stored"
         finally:
             if tmp:
                 os.unlink(tmp)

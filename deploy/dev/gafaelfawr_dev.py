@@ -201,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
         except InvalidRequest as exc:
             self._error(400, "invalid_request", str(exc), auth_type)
             return
+        if token is not None and not self.headers.get("Authorization") and not self.server.store.get(token):
+            token = None  # an unknown session cookie is no session: the browser logs in again
         if token is None:
             headers = {**no_store, "WWW-Authenticate": self._challenge(auth_type)}
             status = 401

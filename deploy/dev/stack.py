@@ -2,8 +2,10 @@
 
 ``make stack`` / ``make stack-stop`` call this. The proxy listens on
 http://127.0.0.1:8080 (``--port``); tokens are written to
-``deploy/dev/tokens.json`` (read, write, none); everything else lives in
-``deploy/dev/run/`` (git-ignored). See site_builder/devstack.py.
+``deploy/dev/tokens.json`` (read, write, none); everything else, the built
+site included, lives in ``deploy/dev/run/`` (git-ignored). (Not ``site/``:
+with ``site/`` present, ``dvc pull`` and so ``make data`` currently fail,
+because dvc.yaml's site output is in .dvcignore.) See site_builder/devstack.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument("--port", type=int, default=8080, help="proxy port on 127.0.0.1 (default %(default)s)")
-    parser.add_argument("--site", type=Path, default=ROOT / "site", help="built site (default %(default)s)")
+    parser.add_argument("--site", type=Path, default=None,
+                        help="a built site to serve (default: build one into deploy/dev/run/site)")
     args = parser.parse_args(argv)
     if args.action == "stop":
         stopped = stop_stack(RUN)
