@@ -174,6 +174,8 @@ def test_sample_products_from_a_clone(client_repo, tmp_path):  # noqa: F811
     dc2 = catalog.products(type="Training Set", release="dp0.2", official=True, search="validation")
     assert dc2["id"].tolist() == ["dc2-validation-9816"]
     assert catalog.products(search="kids 2dflens")["id"].tolist() == ["2dflens-kids-south"]
+    # the snippet the JSON API gives for every product (get.python)
+    assert catalog.load("pzserver-upload-example", columns=["ID"]).shape == (11, 1)
 
 
 def test_clone_without_the_data_says_dvc_pull(local, tmp_path):
