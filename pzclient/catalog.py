@@ -180,20 +180,29 @@ class Catalog:
     def _read(self, obj: tuple[str, int | None, str], read: Callable[[Path], Any]) -> Any:
         """``read(path)`` of one verified object (read while its md5 is computed, if downloaded)."""
         md5, size, label = obj
-        bar = _progress_bar(size or 0, 1) if self.progress else None
+        bar, todo = self._bar([obj])
         try:
-            return self._source.fetch(md5, size, label, self.cache, bar.update if bar else None, read)
+            return self._source.fetch(md5, size, label, self.cache,
+                                      bar.update if bar is not None and todo else None, read)
         finally:
             if bar is not None:
                 bar.close()
 
+    def _bar(self, objects: list[tuple[str, int | None, str]]) -> tuple[Any, set[str]]:
+        """A progress bar over the objects that will be downloaded (none if all are at hand)."""
+        if not self.progress or not isinstance(self._source, SiteSource):
+            return None, set()
+        todo = [(md5, size) for md5, size, _ in objects if not self.cache.path(md5).exists()]
+        if not todo:
+            return None, set()
+        return _progress_bar(sum(size or 0 for _, size in todo), len(todo)), {md5 for md5, _ in todo}
+
     def _fetch_unique(self, objects: list[tuple[str, int | None, str]]) -> list[Path]:
-        total = sum(size or 0 for _, size, _ in objects)
-        bar = _progress_bar(total, len(objects)) if self.progress else None
-        update = bar.update if bar is not None else None
+        bar, todo = self._bar(objects)
 
         def one(item: tuple[str, int | None, str]) -> Path:
             md5, size, label = item
+            update = bar.update if bar is not None and md5 in todo else None
             return self._source.fetch(md5, size, label, self.cache, update)
 
         try:

@@ -270,12 +270,6 @@ def test_download_never_writes_outside_the_product_folder(local, tmp_path):
     assert not (tmp_path / "evil.tsv").exists()
 
 
-def test_progress_bar_in_a_terminal(local, tmp_path, capsys):
-    catalog = open_catalog(local, cache=tmp_path / "cache", progress=True)
-    catalog["fits-pdf"].download(tmp_path / "out")
-    assert "pzclient: 1 file" in capsys.readouterr().err
-
-
 def test_same_object_in_two_files_is_fetched_once(local, tmp_path):
     add_product(local, "twins", {"a.csv": b"id,z\n1,0.5\n", "b.csv": b"id,z\n1,0.5\n"}, {})
     catalog = open_catalog(local, cache=tmp_path / "cache", progress=False)

@@ -222,9 +222,10 @@ def object_path(md5: str) -> str:
 
 
 def _open(server: ServedCatalog, tmp_path: Path, token: str | None, **kwargs):
+    kwargs.setdefault("progress", False)
     from pzclient import open_catalog
 
-    return open_catalog(server.url, token=token, cache=tmp_path / "cache", progress=False, **kwargs)
+    return open_catalog(server.url, token=token, cache=tmp_path / "cache", **kwargs)
 
 
 def test_missing_token_says_how_to_set_it(server, tmp_path, monkeypatch):
@@ -406,3 +407,11 @@ def test_concurrent_loads_share_one_download(server, tmp_path):
         frames = list(pool.map(lambda c: c["dc2-validation-9816"].load(), catalogs))
     assert all(f.equals(frames[0]) for f in frames) and frames[0].shape == (20449, 14)
     assert [r[0] for r in server.state.requests].count(object_path(md5)) == 1
+
+
+def test_progress_bar_while_downloading_only(server, tmp_path, capsys):
+    catalog = _open(server, tmp_path, server.tokens["read"], progress=True)
+    catalog["dc2-training-9816"].download(tmp_path / "out")
+    assert "pzclient: 2 files" in capsys.readouterr().err
+    catalog["dc2-training-9816"].load()  # cached: no bar
+    assert "pzclient" not in capsys.readouterr().err
