@@ -181,6 +181,9 @@ def test_login_page_escapes_and_only_returns_home(auth):
     status, headers, _ = ask(auth, "/login", {"Content-Type": "application/x-www-form-urlencoded"}, "POST",
                              form.encode())
     assert headers["location"] == "/"  # no open redirect
+    status, headers, _ = ask(auth, "/login", {"Content-Type": "application/x-www-form-urlencoded",
+                                              "X-Forwarded-Host": "evil.example.org"}, "POST", form.encode())
+    assert headers["location"] == "/"  # not even with a forged X-Forwarded-Host
     status, headers, body = ask(auth, "/login", {"Content-Type": "application/x-www-form-urlencoded"}, "POST",
                                 f"token={UNKNOWN}&rd=/".encode())
     assert status == 401 and "set-cookie" not in headers and b"not a valid token" in body

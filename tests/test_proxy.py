@@ -268,3 +268,19 @@ def test_stack_start_is_idempotent_and_stop_ends_every_process(tmp_path, stack):
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
     assert running_stack(tmp_path / "run") is None
     assert stop_stack(tmp_path / "run") == []
+
+
+def test_missing_pages_get_the_site_404_page(stack):
+    status, got, data = request(stack, "GET", "/no/such/page/", {"Authorization": f"Bearer {stack.tokens['read']}"})
+    assert status == 404 and got["content-type"].startswith("text/html")
+    assert data == (stack.site_dir / "404.html").read_bytes()
+    # without credentials a missing page still asks for login first: nothing is revealed
+    assert request(stack, "GET", "/no/such/page/")[0] == 302
+
+
+def test_secrets_of_the_stack_are_ignored_by_git():
+    import subprocess
+
+    paths = ["deploy/dev/tokens.json", "deploy/dev/run/gafaelfawr-tokens.json", ".dvc/config.local"]
+    result = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.stdout.split() == paths

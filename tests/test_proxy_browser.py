@@ -92,6 +92,8 @@ def test_login_with_a_token_without_scope_is_refused(context, stack):
 
 
 def test_site_works_under_the_csp(context, stack):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = watched(context)
     log_in(page, stack, "/", stack.tokens["read"])
     page.wait_for_load_state("load")
@@ -99,6 +101,19 @@ def test_site_works_under_the_csp(context, stack):
     # mkdocs-material's inline scripts ran (allowed by their hashes) and its bundle loaded
     assert page.evaluate("typeof __md_scope") == "object"
     assert page.evaluate("typeof document$") == "object"
+
+    # the theme's search runs in a web worker (worker-src 'self') over search_index.json
+    page.keyboard.press("/")  # the theme's shortcut that opens the search box
+    box = page.locator("input.md-search__input")
+    for _ in range(3):  # the worker may still be loading the index: type again
+        box.fill("")
+        box.press_sequentially("training", delay=30)
+        try:
+            page.wait_for_selector(".md-search-result__item", timeout=5000)
+            break
+        except PlaywrightTimeout:
+            continue
+    assert page.locator(".md-search-result__item").count() >= 1
 
     page.goto(stack.url + "/catalog/")
     page.wait_for_selector(".pz-catalog tbody tr")

@@ -244,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
     def _safe_return(self, rd: str) -> str:
         """``rd`` if it points back to the host this page was served from, else ``/``."""
         target = urlsplit(rd)
-        host = self.headers.get("X-Forwarded-Host") or self.headers.get("Host") or ""
+        host = self.headers.get("Host") or ""  # nginx passes the browser's Host; never trust X-Forwarded-Host
         if target.scheme in ("http", "https") and target.netloc == host:
             return rd
         if not target.scheme and not target.netloc and rd.startswith("/") and not rd.startswith("//"):
