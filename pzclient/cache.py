@@ -5,7 +5,9 @@ nothing. Objects are checked when they enter the cache (md5 computed during the 
 and made read-only. A stamp beside each object records the size and modification time it
 had when it was verified; an object whose stat no longer matches its stamp (edited,
 truncated, overwritten) is hashed again, and deleted and refetched if its md5 is wrong.
-Hashing only on a changed stat keeps a warm load as fast as reading the local file.
+Hashing only on a changed stat keeps a warm load as fast as reading the local file; damage
+that leaves the stat alone (a failing disk) is found by ``verify=True``, which hashes every
+object on every use, or by :meth:`ObjectCache.verify_all`.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ def md5_of(path: Path) -> str:
 class ObjectCache:
     """Verified objects keyed by md5, under ``root`` (created on first use)."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, verify: bool = False) -> None:
         root = root or os.environ.get("PZCLIENT_CACHE") or DEFAULT_CACHE
         self.root = Path(root).expanduser()
+        self.verify = verify
 
     def __repr__(self) -> str:
         return f"ObjectCache({str(self.root)!r})"
@@ -66,7 +69,7 @@ class ObjectCache:
             st = path.stat()
         except FileNotFoundError:
             return None
-        if self._stamp_ok(md5, path, st):
+        if not self.verify and self._stamp_ok(md5, path, st):
             return path
         if md5_of(path) == md5:
             self._write_stamp(md5, path, os.stat(path))
@@ -78,6 +81,18 @@ class ObjectCache:
             path.unlink()
         self._stamp(md5).unlink(missing_ok=True)
         return None
+
+    def verify_all(self) -> list[str]:
+        """Hash every cached object; delete those whose md5 is wrong and return their md5s."""
+        bad = []
+        for path in sorted((self.root / "files" / "md5").glob("??/*")):
+            md5 = path.parent.name + path.name
+            if len(md5) == 32 and md5_of(path) != md5:
+                path.chmod(0o644)
+                path.unlink()
+                self._stamp(md5).unlink(missing_ok=True)
+                bad.append(md5)
+        return bad
 
     def add(self, md5: str, part: Path) -> Path:
         """Move a verified partial download into place, read-only, and stamp it."""

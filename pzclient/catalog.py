@@ -31,7 +31,7 @@ _URL = re.compile(r"^https?://", re.IGNORECASE)
 def open_catalog(source: str | os.PathLike | None = None, *, token: str | None = None,
                  token_file: str | Path | None = None, cache: str | Path | None = None,
                  remote: str | None = None, progress: bool | None = None,
-                 workers: int = 4) -> Catalog:
+                 workers: int = 4, verify: bool = False) -> Catalog:
     """Open a catalogue from its site URL or from a local clone.
 
     Parameters
@@ -52,6 +52,9 @@ def open_catalog(source: str | os.PathLike | None = None, *, token: str | None =
         Show progress bars (default: yes, in terminals and notebooks).
     workers
         Files downloaded at the same time.
+    verify
+        Hash cached objects on every use, not only when their size or times changed (slower;
+        finds damage that left the file's stat alone).
     """
     source = source if source is not None else os.environ.get("PZCLIENT_URL") or DEFAULT_URL
     text = os.fspath(source)
@@ -60,7 +63,7 @@ def open_catalog(source: str | os.PathLike | None = None, *, token: str | None =
                                                    remote=remote)
     else:
         src = LocalSource(text)
-    return Catalog(src, ObjectCache(cache), progress=progress, workers=workers)
+    return Catalog(src, ObjectCache(cache, verify=verify), progress=progress, workers=workers)
 
 
 class Catalog:

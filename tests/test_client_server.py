@@ -415,3 +415,22 @@ def test_progress_bar_while_downloading_only(server, tmp_path, capsys):
     assert "pzclient: 2 files" in capsys.readouterr().err
     catalog["dc2-training-9816"].load()  # cached: no bar
     assert "pzclient" not in capsys.readouterr().err
+
+
+def test_damage_that_keeps_the_stat_is_found_by_verify(server, tmp_path):
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["pzserver-upload-example"]
+    good = product.load()
+    md5 = product.main_file["md5"]
+    cached = catalog.cache.path(md5)
+    cached.chmod(0o644)
+    cached.write_bytes(cached.read_bytes().replace(b"30.6", b"99.9"))
+    cached.chmod(0o444)
+    catalog.cache._write_stamp(md5, cached, cached.stat())  # as if a disk had flipped bits
+    assert not product.load().equals(good)  # the fast check trusts an unchanged stat
+    strict = _open(server, tmp_path, server.tokens["read"], verify=True)
+    with pytest.warns(UserWarning, match="corrupted object"):
+        assert strict["pzserver-upload-example"].load().equals(good)
+    cached.chmod(0o644)
+    cached.write_bytes(b"rot")
+    assert catalog.cache.verify_all() == [md5] and not cached.exists()
