@@ -191,13 +191,15 @@ class Product:
                  files: Sequence[str] | None = None) -> list[Path]:
         """Copy the product's files into ``dest/<id>/`` (all in parallel, each md5-verified).
 
-        Returns the paths written. A file that is already there with the right content is
-        left alone; others are written to a temporary name and renamed, so an interrupted
-        download never leaves a half-written file under its real name.
+        With ``rev``, the files as of that version go to ``dest/<id>@<commit>/``. Returns the
+        paths written. Each file is written under a temporary name and renamed, so an
+        interrupted download never leaves a half-written file under its real name.
         """
         entries = [self._file(f) for f in files] if files else [f for f in self.files if f.get("md5")]
-        paths = self._paths(entries, rev)
-        folder = Path(dest).expanduser() / self.id
+        wanted = [self._md5(e, rev) for e in entries]
+        paths = self._catalog._fetch(wanted)
+        version = wanted[0][2].rpartition("@")[2] if rev is not None and wanted else None
+        folder = Path(dest).expanduser() / (f"{self.id}@{version}" if version else self.id)
         written = []
         for entry, src in zip(entries, paths, strict=True):
             target = (folder / entry["path"]).resolve()

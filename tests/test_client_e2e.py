@@ -211,6 +211,9 @@ def test_older_version_from_the_stack(served, tmp_path):
     assert len(product.load(rev=versions["commit"].iloc[1])) == 10
     latest = product.load()
     assert len(latest) == 11 and latest["ID"].iloc[-1] == 9007199254740993
+    (old,) = product.download(tmp_path / "out", rev=versions["commit"].iloc[1])
+    assert old.parent.name == f"pzserver-upload-example@{versions['commit'].iloc[1][:10]}"
+    assert hashlib.md5(old.read_bytes()).hexdigest() == versions["md5s"].iloc[1]["upload_example.csv"]
 
 
 def _run(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
