@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,10 +24,12 @@ import urllib3
 
 from .errors import AuthError, ObjectNotFoundError, RemoteError
 
-__all__ = ["CHUNK", "HttpClient", "origin"]
+__all__ = ["CHUNK", "SPLIT_SIZE", "HttpClient", "origin"]
 
 #: Bytes read from the socket at a time.
 CHUNK = 4 << 20
+#: Objects of this size or more are fetched over two connections (first and second half).
+SPLIT_SIZE = 32 << 20
 _SCOPE = re.compile(r'scope="([^"]*)"')
 _TOKEN_HELP = ("set it with `export ACCESS_TOKEN=gt-...` (in an RSP notebook it is already set), "
                "or pass token=... (or token_file=...) to open_catalog() or PzServer()")
@@ -138,60 +142,123 @@ class HttpClient:
 
         ``part`` may already hold the beginning of the object (an earlier, interrupted run):
         the download continues after it. A dropped connection is resumed from the last byte
-        written, up to ``retries`` times. Another thread hashes the file as it grows; the
-        function returned waits for it and gives the md5 of the whole file, so the caller can
-        start reading the file before the hash is done (and must not trust it before).
+        written, up to ``retries`` times. An object of :data:`SPLIT_SIZE` or more comes over
+        two connections: its second half into ``<part>.tail`` (resumable the same way), appended
+        at the end. Another thread hashes ``part`` as it grows; the function returned waits for
+        it and gives the md5 of the whole file, so the caller can start reading the file before
+        the hash is done (and must not trust it before).
         """
         part.touch()
+        tail = part.with_name(part.name + ".tail")
         offset = part.stat().st_size
         if size is not None and offset > size:
             _truncate(part)
             offset = 0
+        mid = _split_point(size)
+        if mid is not None and offset > mid and not tail.exists():
+            mid = None  # an earlier run fetched it in one piece: go on that way
+        if mid is None:
+            tail.unlink(missing_ok=True)
         hasher = _FileHasher(part)
         hasher.advance(offset)
         if progress and offset:
             progress(offset)
         try:
-            self._download(url, part, hasher, offset, size, what, progress)
+            if mid is None:
+                self._download(url, part, hasher, 0, offset, size, size, what, progress)
+            else:
+                self._download_split(url, part, tail, hasher, offset, mid, size, what, progress)
         except BaseException:
             hasher.result()  # stop the thread; the bytes stay in part for the next attempt
             raise
         return hasher.result
 
-    def _download(self, url: str, part: Path, hasher: _FileHasher, offset: int, size: int | None,
-                  what: str, progress: Callable[[int], None] | None) -> None:
+    def _download_split(self, url: str, part: Path, tail: Path, hasher: _FileHasher, offset: int,
+                        mid: int, size: int, what: str, progress: Callable[[int], None] | None) -> None:
+        tail_offset = tail.stat().st_size if tail.exists() else 0
+        if tail_offset > size - mid:
+            tail.unlink()
+            tail_offset = 0
+        if progress and tail_offset:
+            progress(tail_offset)
+        with ThreadPoolExecutor(1, thread_name_prefix="pzclient-tail") as pool:
+            second = pool.submit(self._download, url, tail, None, mid, mid + tail_offset, size, size,
+                                 what, progress)
+            reached = self._download(url, part, hasher, 0, offset, mid, size, what, progress)
+            try:
+                second.result()
+            except _NoRange:
+                tail.unlink(missing_ok=True)
+                if reached != size:  # odd server: Range for one half only; fetch the rest in line
+                    self._download(url, part, hasher, 0, reached, size, size, what, progress)
+                return
+        if reached == size:  # the server ignored Range and sent everything to the first half
+            tail.unlink(missing_ok=True)
+            return
+        with tail.open("rb") as src, part.open("ab") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+        hasher.advance(size - mid)
+        tail.unlink()
+
+    def _download(self, url: str, path: Path, hasher: _FileHasher | None, base: int, offset: int,
+                  end: int | None, size: int | None, what: str,
+                  progress: Callable[[int], None] | None) -> int:
+        """Fill ``path`` (bytes ``base`` onwards of the object) up to ``end``; the end reached.
+
+        ``offset`` and the return value count from the start of the object. Without Range
+        support the first half (``base`` 0) takes the whole body; another piece raises
+        :class:`_NoRange` without writing.
+        """
         failures = 0
-        while size is None or offset != size:
-            headers = self._headers(url, {"Range": f"bytes={offset}-"} if offset else {})
+        while end is None or offset < end:
+            ranged = offset > 0 or (end is not None and size is not None and end < size)
+            last = "" if end is None or end == size else str(end - 1)
+            headers = self._headers(url, {"Range": f"bytes={offset}-{last}"} if ranged else {})
             response = None
             try:
                 response = self._request(url, headers, raw=True)
-                if (response.status == 416 and offset) or (offset and 200 <= response.status < 300
-                                                            and response.status != 206):
-                    # the part is longer than the object, or the server ignores Range: restart
-                    _truncate(part)
-                    hasher.restart()
+                whole = ranged and 200 <= response.status < 300 and response.status != 206
+                if (whole or response.status == 416) and base > 0:
+                    raise _NoRange
+                if whole or (response.status == 416 and offset):
+                    # the server ignores Range (or the part is longer than the object): restart
+                    _truncate(path)
+                    if hasher is not None:
+                        hasher.restart()
                     if progress:
                         progress(-offset)
-                    offset = 0
+                    offset, end = 0, size
                     if response.status == 416:
                         continue
                 self.check(response, url, what)
-                offset = _stream(response, part, hasher, offset, progress)
-                if size is None or offset == size:
-                    return
-                raise urllib3.exceptions.ProtocolError(f"got {offset} of {size} bytes")
+                offset = _stream(response, path, hasher, offset, progress)
+                if end is None or offset == end or (base == 0 and offset == size):
+                    return offset
+                raise urllib3.exceptions.ProtocolError(f"got {offset - base} of {end - base} bytes")
             except urllib3.exceptions.HTTPError as err:
                 failures += 1
                 if failures > self.retries:
                     raise RemoteError(f"{url}: download of {what} failed {failures} times "
-                                      f"({_reason(err)}); {offset} bytes are kept in {part} and "
+                                      f"({_reason(err)}); the bytes received are kept in {path} and "
                                       "the next attempt resumes from there") from None
                 time.sleep(min(0.2 * 2 ** failures, 5.0))
-                offset = part.stat().st_size
+                offset = base + path.stat().st_size
             finally:
                 if response is not None:
                     response.release_conn()
+        return offset
+
+
+class _NoRange(Exception):
+    """The server answered a request for a later piece with the whole object."""
+
+
+def _split_point(size: int | None) -> int | None:
+    """Where the second connection starts (64 KiB-aligned), or None to use one connection."""
+    if size is None or size < SPLIT_SIZE:
+        return None
+    mid = (size // 2) // (64 << 10) * (64 << 10)
+    return mid or None
 
 
 def _truncate(part: Path) -> None:
@@ -199,7 +266,7 @@ def _truncate(part: Path) -> None:
         fh.truncate(0)
 
 
-def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher, offset: int,
+def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher | None, offset: int,
             progress: Callable[[int], None] | None) -> int:
     """Append the body to ``part``; return its new length. Bytes received stay on error."""
     with part.open("ab") as fh:
@@ -207,7 +274,8 @@ def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher,
         while chunk := response.read1(CHUNK):
             fh.write(chunk)
             fh.flush()
-            hasher.advance(len(chunk))
+            if hasher is not None:
+                hasher.advance(len(chunk))
             offset += len(chunk)
             if progress:
                 progress(len(chunk))

@@ -189,6 +189,24 @@ def test_interrupted_download_resumes_against_the_stack(served, tmp_path):
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
 
 
+def test_two_connection_download_through_nginx(served, tmp_path, monkeypatch):
+    import pzclient.http
+
+    monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)
+    relay = CuttingRelay(served.url)
+    catalog = _catalog(served, tmp_path, remote=relay.url + "/dvc")
+    product = catalog["dc2-validation-9816"]
+    md5, size = product.main_file["md5"], product.main_file["size"]
+    path = f"/dvc/files/md5/{md5[:2]}/{md5[2:]}"
+    relay.cut(path, 200_000)  # one of the halves is cut, and resumed
+    assert product.load().shape == (20449, 14)
+    ranges = [line.split(":", 1)[1].strip() for h in relay.heads if h.startswith(f"GET {path} ")
+              for line in h.split("\r\n") if line.lower().startswith("range:")]
+    assert len(ranges) == 3 and any(r.endswith("-") for r in ranges)  # the second half
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+    assert size > 200_000
+
+
 def test_corrupted_cached_object_is_refetched_from_the_stack(served, tmp_path):
     catalog = _catalog(served, tmp_path)
     product = catalog["2dflens-kids-south"]

@@ -96,10 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             return None
         size = target.stat().st_size
-        start = 0
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        start, stop = 0, size  # bytes [start, stop) are sent
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         if match and not state.no_range:
             start = int(match.group(1))
+            stop = min(size, int(match.group(2)) + 1) if match.group(2) else size
             if start >= size:
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{size}")
@@ -107,10 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return None
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(size - start))
+        self.send_header("Content-Length", str(stop - start))
         self.send_header("Content-Type", "application/json" if target.suffix == ".json" else "application/octet-stream")
         self.end_headers()
         cut = path in state.cut_once
@@ -119,24 +120,27 @@ class _Handler(BaseHTTPRequestHandler):
         state.corrupt_once.discard(path)
         with target.open("rb") as fh:
             fh.seek(start)
-            if cut:  # half the body, then the connection drops
-                self.wfile.write(fh.read((size - start) // 2))
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return None
-            if corrupt:
-                data = bytearray(fh.read())
-                data[len(data) // 2] ^= 0xFF
-                self.wfile.write(bytes(data))
-                return None
-            shutil.copyfileobj(fh, self.wfile, 1 << 20)
+            data = fh.read(stop - start)
+        if cut:  # half the body, then the connection drops
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return None
+        if corrupt:
+            damaged = bytearray(data)
+            damaged[len(damaged) // 2] ^= 0xFF
+            data = bytes(damaged)
+        self.wfile.write(data)
         return None
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: ServerState
+
+    def handle_error(self, request, client_address) -> None:  # a client hung up: expected here
+        pass
 
 
 @dataclasses.dataclass
@@ -434,3 +438,61 @@ def test_damage_that_keeps_the_stat_is_found_by_verify(server, tmp_path):
     cached.chmod(0o644)
     cached.write_bytes(b"rot")
     assert catalog.cache.verify_all() == [md5] and not cached.exists()
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Fetch objects of 100 kB or more over two connections (1 MB objects become two halves)."""
+    import pzclient.http
+
+    monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)
+
+
+def test_large_object_comes_in_two_halves(server, tmp_path, split):
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    md5, size = product.main_file["md5"], product.main_file["size"]
+    mid = (size // 2) // 65536 * 65536
+    assert product.load().shape == (20449, 14)
+    ranges = sorted(r[1] for r in server.state.requests if r[0] == object_path(md5))
+    assert ranges == [f"bytes=0-{mid - 1}", f"bytes={mid}-"]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+    assert list(catalog.cache.part(md5).parent.glob("*.tail")) == []
+
+
+def test_cut_half_resumes(server, tmp_path, split):
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    md5 = product.main_file["md5"]
+    server.state.cut_once.add(object_path(md5))
+    assert product.load().shape == (20449, 14)
+    ranges = [r[1] for r in server.state.requests if r[0] == object_path(md5)]
+    assert len(ranges) == 3  # two halves, one of them cut and resumed where it stopped
+    resumed = ranges[2]
+    assert resumed not in ranges[:2] and resumed.startswith("bytes=")
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+
+
+def test_halves_left_by_an_earlier_run_are_resumed(server, tmp_path, split):
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    md5, size = product.main_file["md5"], product.main_file["size"]
+    mid = (size // 2) // 65536 * 65536
+    data = client_object(server, md5).read_bytes()
+    part = catalog.cache.part(md5)
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:1000])
+    part.with_name(part.name + ".tail").write_bytes(data[mid:mid + 2000])
+    assert product.load().shape == (20449, 14)
+    ranges = sorted(r[1] for r in server.state.requests if r[0] == object_path(md5))
+    assert ranges == [f"bytes=1000-{mid - 1}", f"bytes={mid + 2000}-"]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+
+
+def test_halves_from_a_server_without_range(server, tmp_path, split):
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    server.state.no_range = True
+    assert product.load().shape == (20449, 14)
+    md5 = product.main_file["md5"]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
