@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -195,13 +196,7 @@ class HttpClient:
         if reached == size:  # the server ignored Range and sent everything to the first half
             tail.unlink(missing_ok=True)
             return
-        with tail.open("rb") as src, part.open("r+b") as dst:
-            done = 0
-            while done < size - mid:  # in the kernel (no copy through Python)
-                n = os.copy_file_range(src.fileno(), dst.fileno(), size - mid - done, done, mid + done)
-                if n == 0:
-                    raise RemoteError(f"{tail}: shorter than expected; download again")
-                done += n
+        _append(tail, part, mid, size - mid)
         hasher.advance(size - mid)
         tail.unlink()
 
@@ -252,6 +247,22 @@ class HttpClient:
                 if response is not None:
                     response.release_conn()
         return offset
+
+
+def _append(src_path: Path, dst_path: Path, at: int, count: int) -> None:
+    """Write the first ``count`` bytes of ``src_path`` at offset ``at`` of ``dst_path``."""
+    with src_path.open("rb") as src, dst_path.open("r+b") as dst:
+        done = 0
+        try:
+            while done < count:  # in the kernel (no copy through Python), on Linux
+                n = os.copy_file_range(src.fileno(), dst.fileno(), count - done, done, at + done)
+                if n == 0:
+                    raise RemoteError(f"{src_path}: shorter than expected; download again")
+                done += n
+        except (AttributeError, OSError):  # another OS or file system: copy by hand
+            src.seek(done)
+            dst.seek(at + done)
+            shutil.copyfileobj(src, dst, CHUNK)
 
 
 class _NoRange(Exception):
