@@ -496,3 +496,17 @@ def test_halves_from_a_server_without_range(server, tmp_path, split):
     assert product.load().shape == (20449, 14)
     md5 = product.main_file["md5"]
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+
+
+def test_halves_joined_without_copy_file_range(server, tmp_path, split, monkeypatch):
+    import errno
+
+    def unsupported(*args):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr("os.copy_file_range", unsupported)
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    assert product.load().shape == (20449, 14)
+    md5 = product.main_file["md5"]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
