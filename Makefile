@@ -63,7 +63,7 @@ test: $(STAMP) system-deps data lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check site_builder tests bench scripts deploy
+	$(BIN)/ruff check site_builder pzclient tests bench scripts deploy
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache
