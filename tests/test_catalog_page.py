@@ -22,10 +22,10 @@ from site_builder.site import build_site
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from sitegen import synthetic_products
 
+from tests.conftest import CHROMIUM
 from tests.test_productpage import copy_data_descriptions
 from tests.test_site import REPO, SAMPLE_IDS, add_product, make_catalogue
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
 HOSTILE = f"""\
 id: xss-title
@@ -81,18 +81,6 @@ def serve(folder: Path) -> Iterator[str]:
 def base_url(site: Path) -> Iterator[str]:
     with serve(site) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ import pytest
 
 from site_builder.linkcheck import check_links
 from site_builder.site import build_site
-from tests.test_catalog_page import CHROMIUM, browser, page, serve  # noqa: F401 (fixtures)
+from tests.conftest import CHROMIUM
+from tests.test_catalog_page import page, serve  # noqa: F401 (fixture)
 from tests.test_productpage import copy_data_descriptions
 from tests.test_site import REPO, make_catalogue
 
