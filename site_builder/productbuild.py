@@ -3,8 +3,8 @@
 A build reads every new or changed product folder (phase one; a folder is unchanged when the
 names, sizes and modification times of its files are), then renders the page and JSON of each
 product whose inputs changed: its folder, the products derived from it, its git history, the
-catalogue settings, the page shell or this package's code. The others are hard-linked from
-the previous build. What was read and rendered is remembered in ``.pz/cache/site.pickle``
+catalogue settings, the page shell or this package's code. The others are taken over from
+the previous build (:meth:`ProductBuild.adopt`). What was read and rendered is remembered in ``.pz/cache/site.pickle``
 (a cache: deleting it only makes the next build a full one).
 
 Above :data:`PARALLEL_FROM` products to read or render, the work is shared by one forked
@@ -21,9 +21,10 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import tempfile
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,7 +94,7 @@ class ProductBuild:
     _cache: dict[str, Any] = field(default_factory=dict)
     _pool: list[Any] = field(default_factory=list)
     _owner: dict[str, int] = field(default_factory=dict)
-    _adopt: tuple[Path, list[str]] | None = None
+    _previous: Path | None = None  #: the last build's output, when its product files are reused
     _removed: list[str] = field(default_factory=list)
     build_id: str = ""
     _local: _Reader | None = None
@@ -154,52 +155,65 @@ class ProductBuild:
         for folder, entry in self._run("render", todo, out=out, shell=shell, known=known):
             self.states[folder] = replace(self.states[folder], entry=entry, key=keys[folder])
         self.rendered = len(todo)
-        self._adopt = (previous, [f for f in self.states if f not in keys]) if reuse else None
-        removed = set(self._cache.get("products", {})) - set(self.states)
-        self._removed = sorted(removed)
+        self._previous = previous if reuse else None
+        self._removed = sorted(set(self._cache.get("products", {})) - set(self.states))
         self.build_id = uuid.uuid4().hex
         (out / BUILD_ID_FILE).write_text(self.build_id + "\n", encoding="utf-8")
         self._cache = {"version": CACHE_VERSION, "products": self.states, "history": (head, history),
                        "common": common, "build_id": self.build_id}
 
-    def adopt(self, out: Path) -> Callable[[], None]:
-        """Move the unchanged products' files of the previous build into ``out``.
+    @contextlib.contextmanager
+    def adopt(self, out: Path) -> Iterator[None]:
+        """Move the unchanged products' files of the previous build into ``out`` for the block.
 
         The previous build's ``products/`` and ``api/v1/products/`` folders are moved (two
-        renames, not 20,000 copies) and the newly rendered files moved into them. Returns a
-        function that undoes the moves, for a build that fails before the swap. Between this
-        call and the swap the previous site lacks its product pages; it is a few milliseconds.
+        renames, not 20,000 copies), then the newly rendered files into them; the files they
+        replace and those of removed products are set aside beside ``out``. Every move is
+        journaled: if the block raises, the moves are undone in reverse and the previous site is
+        as it was; if not, what was set aside is deleted. Meanwhile the previous site lacks its
+        product pages; the block (link check, swap) takes milliseconds to seconds.
         """
-        if self._adopt is None:
-            return lambda: None
-        previous, _ = self._adopt
-        moved = []
-        for rel in (PRODUCTS_DIR, API_PRODUCTS):
-            fresh = out / f"{rel}.new"
-            (out / rel).rename(fresh)
-            (previous / rel).rename(out / rel)
-            moved.append(rel)
+        previous = self._previous
+        if previous is None:
+            yield
+            return
+        aside = Path(tempfile.mkdtemp(prefix=f"{out.name}.aside-", dir=out.parent))
+        journal: list[tuple[Path, Path]] = []
 
-        def undo() -> None:
-            for rel in moved:
-                (out / rel).rename(previous / rel)
+        def move(source: Path, target: Path) -> None:
+            source.rename(target)
+            journal.append((source, target))
 
         try:
+            for rel, name in ((PRODUCTS_DIR, "fresh-pages"), (API_PRODUCTS, "fresh-api")):
+                move(out / rel, aside / name)
+                move(previous / rel, out / rel)
+            (aside / "old-pages").mkdir()
+            (aside / "old-api").mkdir()
             for folder in self._removed:  # products gone from the catalogue
-                shutil.rmtree(out / PRODUCTS_DIR / folder, ignore_errors=True)
-                (out / API_PRODUCTS / f"{folder}.json").unlink(missing_ok=True)
-            for fresh in (out / f"{PRODUCTS_DIR}.new").iterdir():
+                for source, target in ((out / PRODUCTS_DIR / folder, aside / "old-pages" / folder),
+                                       (out / API_PRODUCTS / f"{folder}.json", aside / "old-api" / f"{folder}.json")):
+                    if source.exists():
+                        move(source, target)
+            for fresh in (aside / "fresh-pages").iterdir():
                 target = out / PRODUCTS_DIR / fresh.name
-                target.mkdir(exist_ok=True)
-                (fresh / "index.html").replace(target / "index.html")
-            for fresh in (out / f"{API_PRODUCTS}.new").iterdir():
-                fresh.replace(out / API_PRODUCTS / fresh.name)
+                if target.is_dir():
+                    move(target / "index.html", aside / "old-pages" / f"{fresh.name}.html")
+                    move(fresh / "index.html", target / "index.html")
+                else:
+                    move(fresh, target)
+            for fresh in (aside / "fresh-api").iterdir():
+                target = out / API_PRODUCTS / fresh.name
+                if target.exists():
+                    move(target, aside / "old-api" / fresh.name)
+                move(fresh, target)
+            yield
         except BaseException:
-            undo()
+            for source, target in reversed(journal):
+                target.rename(source)
             raise
-        shutil.rmtree(out / f"{PRODUCTS_DIR}.new")
-        shutil.rmtree(out / f"{API_PRODUCTS}.new")
-        return undo
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
 
     def save(self) -> None:
         """Remember this build for the next one (atomically; a failure only costs speed)."""

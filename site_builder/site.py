@@ -125,15 +125,11 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
             products.write(staging, previous, shell, hashlib.sha256(shell_html.encode()).hexdigest())
             entries = [products.states[r.id].entry for r in lites]
             written = write_api_listings(staging, catalog, lites, entries, generated_at=generated_at)
-            undo = products.adopt(staging)
-            try:
+            with products.adopt(staging):  # undone if the link check or the swap fails
                 if strict and (broken := check_links(staging)):
                     raise SiteBuildError("\n".join([*(str(b) for b in broken[:50]),
                                                     f"{len(broken)} broken links; fix them or build without --strict"]))
                 _swap(staging, out)
-            except BaseException:
-                undo()
-                raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

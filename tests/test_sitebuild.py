@@ -99,6 +99,23 @@ def test_failure_after_taking_over_pages_puts_them_back(catalogue: Path, tmp_pat
     assert tree(out) == before
 
 
+def test_failure_after_taking_over_pages_restores_changed_and_removed_ones(catalogue: Path,
+                                                                          tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(catalogue, out, generated_at=None)
+    before = tree(out)
+    yaml_path = catalogue / "products" / DC2 / "product.yaml"
+    yaml_path.write_text(yaml_path.read_text("utf-8").replace("title: DC2 training set, healpix 9816",
+                                                              "title: Renamed training set"), encoding="utf-8")
+    shutil.rmtree(catalogue / "products" / "pzserver-upload-example")
+    with (catalogue / "docs" / "about.md").open("a") as about:
+        about.write('\n<a href="no-such-page/">missing</a>\n')
+    with pytest.raises(SiteBuildError, match="no-such-page"):
+        build_site(catalogue, out, strict=True, generated_at=None)
+    assert tree(out) == before  # the old page of the changed product, and the removed one, are back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo", "site"]
+
+
 def test_parallel_workers_build_the_same_site(catalogue: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     serial = build_site(catalogue, tmp_path / "serial", cache=False, generated_at=None).out
