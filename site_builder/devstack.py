@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .deploy import TEMPLATE, build_csp, load_proxy_settings, render_nginx_config
 from .errors import PzError
+from .process import pid_alive
 
 AUTH_SCRIPT = Path("deploy") / "dev" / "gafaelfawr_dev.py"
 UPLOAD_SCRIPT = Path("deploy") / "dev" / "dvc_upload.py"
@@ -125,25 +126,11 @@ def running_stack(run_dir: Path) -> Stack | None:
     if not state.is_file():
         return None
     data = json.loads(state.read_text())
-    if not all(_alive(pid) for pid in data["pids"]):
+    if not all(pid_alive(pid) for pid in data["pids"]):
         return None
     return Stack(url=data["url"], remote_url=data["remote_url"], tokens=data["tokens"],
                  site_dir=Path(data["site_dir"]), remote_dir=Path(data["remote_dir"]), run_dir=run_dir,
                  auth_url=data["auth_url"], noauth_url=data.get("noauth_url"), pids=tuple(data["pids"]))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as dead.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir: Path | None = None,
@@ -282,15 +269,15 @@ def stop_stack(run_dir: Path) -> list[int]:
     pids = [int(p) for p in json.loads(state.read_text()).get("pids", [])]
     stopped = []
     for pid in reversed(pids):  # nginx first, then the services behind it
-        if _alive(pid) and _ours(pid, run_dir):
+        if pid_alive(pid) and _ours(pid, run_dir):
             os.kill(pid, signal.SIGTERM)
             stopped.append(pid)
     deadline = time.monotonic() + 10
     for pid in stopped:
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if _alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         _reap(pid)
     state.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from .catalog import PRODUCTS_DIR, iter_product_folders, read_product
 from .dvcfile import add_to_cache, copy_with_md5, remove_from_gitignore, write_pointer
 from .errors import DataFileError, ProductNotFoundError, PzError, UsageError
 from .model import PRODUCT_TYPES, TABLE_FORMATS
+from .process import pid_alive
 from .proposal import ColumnProposal, apply_overrides, propose_columns, scan_values
 from .reader import detect_format, get_table_info
 from .schema import did_you_mean
@@ -87,19 +88,9 @@ def _clean_stale_staging(root: Path) -> None:
         return
     for entry in base.iterdir():
         pid = entry.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _new_staging(root: Path, label: str) -> Path:
