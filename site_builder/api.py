@@ -322,7 +322,7 @@ def write_api_listings(out: Path, settings: dict, records: list[ProductRecord], 
         generated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     documents: dict[str, tuple[Any, bool]] = {  # relative path: (document, compact)
         "index.json": (render_index(settings, records, generated_at), False),
-        "products.json": ({"api_version": API_VERSION, "count": len(entries), "products": entries}, True),
+        "products.json": (render_products(entries), True),
         "releases.json": (render_releases(settings, records), False),
         "product-types.json": (render_product_types(records), False),
     }
@@ -378,9 +378,9 @@ def render_index(settings: dict, records: list[ProductRecord], generated_at: str
     return index
 
 
-def render_products(records: list[ProductRecord]) -> dict:
-    """``products.json``: one short entry per product, for the catalogue page and search."""
-    return {"api_version": API_VERSION, "count": len(records), "products": [product_entry(r) for r in records]}
+def render_products(entries: list[dict]) -> dict:
+    """``products.json``: the :func:`product_entry` of every product, for the catalogue page and search."""
+    return {"api_version": API_VERSION, "count": len(entries), "products": entries}
 
 
 def product_entry(record: ProductRecord) -> dict:
