@@ -25,12 +25,17 @@ import urllib3
 
 from .errors import AuthError, ObjectNotFoundError, RemoteError
 
-__all__ = ["CHUNK", "SPLIT_SIZE", "HttpClient", "origin"]
+__all__ = ["CHUNK", "PROBE_SECONDS", "SLOW_RATE", "SPLIT_SIZE", "HttpClient", "origin"]
 
-#: Bytes read from the socket at a time.
-CHUNK = 4 << 20
-#: Objects of this size or more are fetched over two connections (first and second half).
+#: Bytes read from the socket at a time (into one reused buffer).
+CHUNK = 1 << 20
+#: An object of this size or more gets a second connection for its second half when the first
+#: connection turns out slow: under :data:`SLOW_RATE` bytes/s after :data:`PROBE_SECONDS`.
+#: On a fast link one connection is cheaper: a second one costs CPU that the md5 check and
+#: the read need more (bench/client.py: 1.4x instead of 1.1x the time of curl + read_parquet).
 SPLIT_SIZE = 32 << 20
+SLOW_RATE = 64 << 20
+PROBE_SECONDS = 0.5
 _SCOPE = re.compile(r'scope="([^"]*)"')
 _TOKEN_HELP = ("set it with `export ACCESS_TOKEN=gt-...` (in an RSP notebook it is already set), "
                "or pass token=... (or token_file=...) to open_catalog() or PzServer()")
@@ -143,11 +148,11 @@ class HttpClient:
 
         ``part`` may already hold the beginning of the object (an earlier, interrupted run):
         the download continues after it. A dropped connection is resumed from the last byte
-        written, up to ``retries`` times. An object of :data:`SPLIT_SIZE` or more comes over
-        two connections: its second half into ``<part>.tail`` (resumable the same way), appended
-        at the end. Another thread hashes ``part`` as it grows; the function returned waits for
-        it and gives the md5 of the whole file, so the caller can start reading the file before
-        the hash is done (and must not trust it before).
+        written, up to ``retries`` times. When an object of :data:`SPLIT_SIZE` or more comes
+        slowly, a second connection fetches its second half into ``<part>.tail`` (resumable the
+        same way), appended at the end. Another thread hashes ``part`` as it grows; the function
+        returned waits for it and gives the md5 of the whole file, so the caller can start
+        reading the file before the hash is done (and must not trust it before).
         """
         part.touch()
         tail = part.with_name(part.name + ".tail")
@@ -156,7 +161,7 @@ class HttpClient:
             _truncate(part)
             offset = 0
         mid = _split_point(size)
-        if mid is not None and offset > mid and not tail.exists():
+        if mid is not None and offset >= mid and not tail.exists():
             mid = None  # an earlier run fetched it in one piece: go on that way
         if mid is None:
             tail.unlink(missing_ok=True)
@@ -168,49 +173,34 @@ class HttpClient:
             if mid is None:
                 self._download(url, part, hasher, 0, offset, size, size, what, progress)
             else:
-                self._download_split(url, part, tail, hasher, offset, mid, size, what, progress)
+                assert size is not None
+                with _Split(self, url, tail, mid, size, what, progress) as split:
+                    if tail.exists():  # an earlier run had split it: resume both halves
+                        split.start()
+                    reached = self._download(url, part, hasher, 0, offset, size, size, what, progress,
+                                             split)
+                    split.join(part, hasher, reached)
         except BaseException:
             hasher.result()  # stop the thread; the bytes stay in part for the next attempt
             raise
         return hasher.result
 
-    def _download_split(self, url: str, part: Path, tail: Path, hasher: _FileHasher, offset: int,
-                        mid: int, size: int, what: str, progress: Callable[[int], None] | None) -> None:
-        tail_offset = tail.stat().st_size if tail.exists() else 0
-        if tail_offset > size - mid:
-            tail.unlink()
-            tail_offset = 0
-        if progress and tail_offset:
-            progress(tail_offset)
-        with ThreadPoolExecutor(1, thread_name_prefix="pzclient-tail") as pool:
-            second = pool.submit(self._download, url, tail, None, mid, mid + tail_offset, size, size,
-                                 what, progress)
-            reached = self._download(url, part, hasher, 0, offset, mid, size, what, progress)
-            try:
-                second.result()
-            except _NoRange:
-                tail.unlink(missing_ok=True)
-                if reached != size:  # odd server: Range for one half only; fetch the rest in line
-                    self._download(url, part, hasher, 0, reached, size, size, what, progress)
-                return
-        if reached == size:  # the server ignored Range and sent everything to the first half
-            tail.unlink(missing_ok=True)
-            return
-        _append(tail, part, mid, size - mid)
-        hasher.advance(size - mid)
-        tail.unlink()
-
     def _download(self, url: str, path: Path, hasher: _FileHasher | None, base: int, offset: int,
                   end: int | None, size: int | None, what: str,
-                  progress: Callable[[int], None] | None) -> int:
+                  progress: Callable[[int], None] | None, split: _Split | None = None) -> int:
         """Fill ``path`` (bytes ``base`` onwards of the object) up to ``end``; the end reached.
 
         ``offset`` and the return value count from the start of the object. Without Range
         support the first half (``base`` 0) takes the whole body; another piece raises
-        :class:`_NoRange` without writing.
+        :class:`_NoRange` without writing. With ``split``, the end becomes the second half's
+        start once ``split`` has started a connection for it.
         """
         failures = 0
-        while end is None or offset < end:
+        while True:
+            if split is not None and split.started:
+                end = split.mid
+            if end is not None and offset >= end:
+                return offset
             ranged = offset > 0 or (end is not None and size is not None and end < size)
             last = "" if end is None or end == size else str(end - 1)
             headers = self._headers(url, {"Range": f"bytes={offset}-{last}"} if ranged else {})
@@ -227,11 +217,17 @@ class HttpClient:
                         hasher.restart()
                     if progress:
                         progress(-offset)
-                    offset, end = 0, size
+                    offset = 0
+                    if split is None:
+                        end = size
                     if response.status == 416:
                         continue
                 self.check(response, url, what)
-                offset = _stream(response, path, hasher, offset, progress)
+                offset = _stream(response, path, hasher, offset, progress, split)
+                if split is not None and split.started and offset == split.mid:
+                    if offset < split.size:
+                        response.close()  # the rest of this body is the second connection's
+                    return offset
                 if end is None or offset == end or (base == 0 and offset == size):
                     return offset
                 raise urllib3.exceptions.ProtocolError(f"got {offset - base} of {end - base} bytes")
@@ -246,7 +242,81 @@ class HttpClient:
             finally:
                 if response is not None:
                     response.release_conn()
-        return offset
+
+
+class _Split:
+    """The second half of a large object, over a second connection into ``<part>.tail``.
+
+    The first connection calls :meth:`check` after every block; once it has run for
+    :data:`PROBE_SECONDS` below :data:`SLOW_RATE`, the second connection starts from ``mid``
+    and the first stops there. (A resumed split starts it at once with :meth:`start`.)
+    """
+
+    def __init__(self, client: HttpClient, url: str, tail: Path, mid: int, size: int, what: str,
+                 progress: Callable[[int], None] | None) -> None:
+        self.client, self.url, self.tail, self.mid, self.size = client, url, tail, mid, size
+        self.what, self.progress = what, progress
+        self.started = False
+        self._decided = False
+        self._clock: tuple[float, int] | None = None  # (time, offset) of the first check
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pzclient-tail")
+        self._future: Any = None
+
+    def __enter__(self) -> _Split:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)  # on error too: no thread left writing the tail
+
+    def check(self, offset: int) -> None:
+        """Start the second connection if the first one is slow and far from ``mid``."""
+        if self._decided:
+            return
+        now = time.monotonic()
+        if self._clock is None:  # before the first block
+            self._clock = (now, offset)
+            return
+        start, first = self._clock
+        elapsed = now - start
+        if elapsed < PROBE_SECONDS:
+            return
+        self._decided = True
+        if offset < self.mid and offset - first < SLOW_RATE * elapsed:
+            self.start()
+
+    def start(self) -> None:
+        self._decided = self.started = True
+        tail_offset = self.tail.stat().st_size if self.tail.exists() else 0
+        if tail_offset > self.size - self.mid:
+            self.tail.unlink()
+            tail_offset = 0
+        self.tail.touch()
+        if self.progress and tail_offset:
+            self.progress(tail_offset)
+        self._future = self._pool.submit(self.client._download, self.url, self.tail, None, self.mid,
+                                         self.mid + tail_offset, self.size, self.size, self.what,
+                                         self.progress)
+
+    def join(self, part: Path, hasher: _FileHasher, reached: int) -> None:
+        """Wait for the second half and append it to ``part`` (the first half up to ``reached``)."""
+        if not self.started:
+            self.tail.unlink(missing_ok=True)
+            return
+        client = self.client
+        try:
+            self._future.result()
+        except _NoRange:
+            self.tail.unlink(missing_ok=True)
+            if reached != self.size:  # odd server: Range for one half only; fetch the rest in line
+                client._download(self.url, part, hasher, 0, reached, self.size, self.size, self.what,
+                                 self.progress)
+            return
+        if reached == self.size:  # the server ignored Range and sent everything to the first half
+            self.tail.unlink(missing_ok=True)
+            return
+        _append(self.tail, part, self.mid, self.size - self.mid)
+        hasher.advance(self.size - self.mid)
+        self.tail.unlink()
 
 
 def _append(src_path: Path, dst_path: Path, at: int, count: int) -> None:
@@ -283,19 +353,33 @@ def _truncate(part: Path) -> None:
 
 
 def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher | None, offset: int,
-            progress: Callable[[int], None] | None) -> int:
-    """Append the body to ``part``; return its new length. Bytes received stay on error."""
-    with part.open("ab") as fh:
-        # read1 returns what has arrived: a cut connection loses no byte already received
-        while chunk := response.read1(CHUNK):
-            fh.write(chunk)
+            progress: Callable[[int], None] | None, split: _Split | None = None) -> int:
+    """Append the body to ``part`` (up to ``split.mid`` once split); return its new length.
+
+    Bytes received stay on error, but for those of the block being read (at most :data:`CHUNK`).
+    """
+    # One buffer for the whole body: a fresh bytes object per read costs an mmap, a page fault
+    # per page and an munmap with a TLB shootdown across threads: more CPU than the copy itself.
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    raw = getattr(response, "_fp", None)  # http.client's response: it counts the body's length
+    readinto = raw.readinto if raw is not None and hasattr(raw, "readinto") else response.readinto
+    with part.open("ab") as fh:  # buffered: it writes a short write's rest too
+        while True:
+            want = CHUNK
+            if split is not None:
+                split.check(offset)
+                if split.started:
+                    want = min(CHUNK, split.mid - offset)
+            if want <= 0 or not (n := readinto(view[:want])):
+                return offset
+            fh.write(view[:n])  # a block larger than the writer's buffer goes straight through
             fh.flush()
             if hasher is not None:
-                hasher.advance(len(chunk))
-            offset += len(chunk)
+                hasher.advance(n)
+            offset += n
             if progress:
-                progress(len(chunk))
-    return offset
+                progress(n)
 
 
 class _FileHasher:
@@ -346,7 +430,9 @@ class _FileHasher:
 
     def _hash(self) -> str:
         digest, position, generation = hashlib.md5(), 0, 0
-        with self._path.open("rb") as fh:
+        buffer = bytearray(CHUNK)  # reused: see _stream
+        view = memoryview(buffer)
+        with self._path.open("rb", buffering=0) as fh:
             while True:
                 with self._cond:
                     while not (self._written > position or self._done or self._generation != generation):
@@ -357,13 +443,13 @@ class _FileHasher:
                         continue
                     limit, done = self._written, self._done
                 while position < limit:
-                    block = fh.read(min(CHUNK, limit - position))
-                    if not block:  # shorter than written: truncated under us; the md5 will not match
+                    n = fh.readinto(view[:min(CHUNK, limit - position)])
+                    if not n:  # shorter than written: truncated under us; the md5 will not match
                         if done:
                             return digest.hexdigest()
                         break
-                    digest.update(block)
-                    position += len(block)
+                    digest.update(view[:n])
+                    position += n
                 if done and position >= limit:
                     return digest.hexdigest()
 

@@ -192,19 +192,25 @@ def test_interrupted_download_resumes_against_the_stack(served, tmp_path):
 def test_two_connection_download_through_nginx(served, tmp_path, monkeypatch):
     import pzclient.http
 
-    monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)
+    monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)  # and a link found slow at once:
+    monkeypatch.setattr(pzclient.http, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(pzclient.http, "SLOW_RATE", 1 << 60)
+    monkeypatch.setattr(pzclient.http, "CHUNK", 64 << 10)  # the speed is judged after one block
     relay = CuttingRelay(served.url)
     catalog = _catalog(served, tmp_path, remote=relay.url + "/dvc")
     product = catalog["dc2-validation-9816"]
     md5, size = product.main_file["md5"], product.main_file["size"]
+    mid = (size // 2) // 65536 * 65536
     path = f"/dvc/files/md5/{md5[:2]}/{md5[2:]}"
-    relay.cut(path, 200_000)  # one of the halves is cut, and resumed
+    relay.cut(path, 200_000)  # the first half is cut, and resumed up to the second half's start
     assert product.load().shape == (20449, 14)
-    ranges = [line.split(":", 1)[1].strip() for h in relay.heads if h.startswith(f"GET {path} ")
+    gets = [h for h in relay.heads if h.startswith(f"GET {path} ")]
+    ranges = [line.split(":", 1)[1].strip() for h in gets
               for line in h.split("\r\n") if line.lower().startswith("range:")]
-    assert len(ranges) == 3 and any(r.endswith("-") for r in ranges)  # the second half
+    assert len(gets) == 3 and f"bytes={mid}-" in ranges
+    (resumed,) = [r for r in ranges if r.endswith(f"-{mid - 1}")]
+    assert 0 < int(resumed.removeprefix("bytes=").split("-")[0]) < 200_000 < mid
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
-    assert size > 200_000
 
 
 def test_corrupted_cached_object_is_refetched_from_the_stack(served, tmp_path):

@@ -442,10 +442,13 @@ def test_damage_that_keeps_the_stat_is_found_by_verify(server, tmp_path):
 
 @pytest.fixture
 def split(monkeypatch):
-    """Fetch objects of 100 kB or more over two connections (1 MB objects become two halves)."""
+    """Objects of 100 kB or more get a second connection after one block (the link is "slow")."""
     import pzclient.http
 
     monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)
+    monkeypatch.setattr(pzclient.http, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(pzclient.http, "SLOW_RATE", 1 << 60)
+    monkeypatch.setattr(pzclient.http, "CHUNK", 64 << 10)  # the speed is judged after one block
 
 
 def test_large_object_comes_in_two_halves(server, tmp_path, split):
@@ -454,22 +457,48 @@ def test_large_object_comes_in_two_halves(server, tmp_path, split):
     md5, size = product.main_file["md5"], product.main_file["size"]
     mid = (size // 2) // 65536 * 65536
     assert product.load().shape == (20449, 14)
-    ranges = sorted(r[1] for r in server.state.requests if r[0] == object_path(md5))
-    assert ranges == [f"bytes=0-{mid - 1}", f"bytes={mid}-"]
+    ranges = [r[1] for r in server.state.requests if r[0] == object_path(md5)]
+    # the first connection asked for everything, found itself slow and stopped at mid
+    assert ranges == [None, f"bytes={mid}-"]
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
     assert list(catalog.cache.part(md5).parent.glob("*.tail")) == []
 
 
-def test_cut_half_resumes(server, tmp_path, split):
+def test_fast_large_object_comes_over_one_connection(server, tmp_path, monkeypatch):
+    import pzclient.http
+
+    monkeypatch.setattr(pzclient.http, "SPLIT_SIZE", 100_000)
+    monkeypatch.setattr(pzclient.http, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(pzclient.http, "SLOW_RATE", 0)  # any speed is fast enough
+    monkeypatch.setattr(pzclient.http, "CHUNK", 64 << 10)  # the speed is judged after one block
     catalog = _open(server, tmp_path, server.tokens["read"])
     product = catalog["dc2-validation-9816"]
     md5 = product.main_file["md5"]
-    server.state.cut_once.add(object_path(md5))
+    assert product.main_file["size"] > 100_000
+    assert product.load().shape == (20449, 14)
+    assert [r[1] for r in server.state.requests if r[0] == object_path(md5)] == [None]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+
+
+def test_cut_second_half_resumes(server, tmp_path, split, monkeypatch):
+    import pzclient.http
+
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    md5, size = product.main_file["md5"], product.main_file["size"]
+    mid = (size // 2) // 65536 * 65536
+    start = pzclient.http._Split.start
+
+    def start_and_cut(self):
+        server.state.cut_once.add(object_path(md5))  # the second half's request is cut
+        start(self)
+
+    monkeypatch.setattr(pzclient.http._Split, "start", start_and_cut)
     assert product.load().shape == (20449, 14)
     ranges = [r[1] for r in server.state.requests if r[0] == object_path(md5)]
-    assert len(ranges) == 3  # two halves, one of them cut and resumed where it stopped
-    resumed = ranges[2]
-    assert resumed not in ranges[:2] and resumed.startswith("bytes=")
+    assert ranges[:2] == [None, f"bytes={mid}-"] and len(ranges) == 3
+    resumed = int(ranges[2].removeprefix("bytes=").rstrip("-"))
+    assert mid < resumed < size and ranges[2] == f"bytes={resumed}-"
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
 
 
