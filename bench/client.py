@@ -14,6 +14,12 @@ alternating so that machine load hits every side alike, medians of --runs runs:
 (d) warm load: ``product.load()`` again, the object already cached; goal: d / c <= 1.1
     ((c) and (d) alternate three times per run).
 
+(a) and (b) each start after --settle seconds idle. Without it, (b) starts just after (a) has
+freed its 1 GB DataFrame in this very process, and on this VM the download that follows often
+takes three times the CPU for the same bytes (its thread 1.0-1.4 s of CPU instead of 0.4 s, in
+about half the runs). curl, another process, never pays for that; the pause gives both sides the
+same start. (With --settle 0, eight runs of this benchmark gave cold / baseline from 1.10 to 1.52.)
+
 Also printed: the CPU seconds of (a) and (b) on the client side. The cold load also computes
 the md5 of the object (about 0.8 s of CPU for 480 MB on this machine: md5 runs at about
 600 MB/s and cannot be split). It runs on the other core beside the download and the read, so
@@ -112,6 +118,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "pz-bench-client")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="idle seconds before each timed download (default 1): see the docstring")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = args.workdir / f"objects-{args.rows}.parquet"
@@ -140,6 +148,7 @@ def run(args: argparse.Namespace, stack, md5: str, size: int) -> None:
         # (a) curl + pandas.read_parquet; the token goes in a header file, not the command line
         header = scratch / "auth"
         header.write_text(f"Authorization: Bearer {token}\n")
+        time.sleep(args.settle)
         c0 = _cpu()
         t0 = time.perf_counter()
         subprocess.run(["curl", "-fsS", "-H", f"@{header}", "-o", str(curl_file), url], check=True)
@@ -152,6 +161,7 @@ def run(args: argparse.Namespace, stack, md5: str, size: int) -> None:
         times["curl"].append(t1 - t0)
         times["curl+read"].append(t2 - t0)
         # (b) cold load through pzclient, empty cache
+        time.sleep(args.settle)
         c0 = _cpu()
         t0 = time.perf_counter()
         catalog = open_catalog(stack.url, token=token, cache=scratch / "cache", progress=False)

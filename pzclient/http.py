@@ -27,8 +27,9 @@ from .errors import AuthError, ObjectNotFoundError, RemoteError
 
 __all__ = ["CHUNK", "PROBE_SECONDS", "SLOW_RATE", "SPLIT_SIZE", "HttpClient", "origin"]
 
-#: Bytes read from the socket at a time (into one reused buffer).
-CHUNK = 1 << 20
+#: Bytes read from the socket at a time, into one reused buffer (larger blocks made the
+#: occasional slow write to the page cache slower still in bench/client.py).
+CHUNK = 256 << 10
 #: An object of this size or more gets a second connection for its second half when the first
 #: connection turns out slow: under :data:`SLOW_RATE` bytes/s after :data:`PROBE_SECONDS`.
 #: On a fast link one connection is cheaper: a second one costs CPU that the md5 check and
