@@ -364,7 +364,8 @@ def _stream(response: urllib3.BaseHTTPResponse, part: Path, hasher: _FileHasher 
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     raw = getattr(response, "_fp", None)  # http.client's response: it counts the body's length
-    readinto = raw.readinto if raw is not None and hasattr(raw, "readinto") else response.readinto
+    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    readinto = response.readinto if encoded or not hasattr(raw, "readinto") else raw.readinto
     with part.open("ab") as fh:  # buffered: it writes a short write's rest too
         while True:
             want = CHUNK

@@ -11,6 +11,7 @@ repository with two versions of one product (session fixture ``client_repo``).
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import re
 import secrets
@@ -56,6 +57,7 @@ class ServerState:
     corrupt_once: set[str] = dataclasses.field(default_factory=set)
     corrupt_always: set[str] = dataclasses.field(default_factory=set)
     no_range: bool = False
+    gzip_objects: bool = False  # send DVC objects with Content-Encoding: gzip (whole, no Range)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,6 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not target.is_relative_to(base.resolve()) or not target.is_file():
             body = b"not found\n"
             self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
+        if state.gzip_objects and path.startswith("/dvc/files/"):
+            body = gzip.compress(target.read_bytes())
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -218,6 +228,7 @@ def server(client_server: ServedCatalog) -> ServedCatalog:
     state.corrupt_once.clear()
     state.corrupt_always.clear()
     state.no_range = False
+    state.gzip_objects = False
     return client_server
 
 
@@ -515,6 +526,16 @@ def test_halves_left_by_an_earlier_run_are_resumed(server, tmp_path, split):
     assert product.load().shape == (20449, 14)
     ranges = sorted(r[1] for r in server.state.requests if r[0] == object_path(md5))
     assert ranges == [f"bytes=1000-{mid - 1}", f"bytes={mid + 2000}-"]
+    assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
+
+
+def test_object_sent_gzip_encoded_is_decoded(server, tmp_path):
+    # a server may compress what it sends; the md5 is of the object, not of the gzip stream
+    server.state.gzip_objects = True
+    catalog = _open(server, tmp_path, server.tokens["read"])
+    product = catalog["dc2-validation-9816"]
+    md5 = product.main_file["md5"]
+    assert product.load().shape == (20449, 14)
     assert hashlib.md5(catalog.cache.path(md5).read_bytes()).hexdigest() == md5
 
 
