@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a data or validation problem, 2 a usage error.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from .catalog import find_root
 from .errors import PzError
 from .issue import count_summary, render_json, sort_issues
 
+#: A message that already names its place GNU-style ("products/x/product.yaml:3: error: ...").
+_LOCATED = re.compile(r"^[^\s:][^:\n]*(:\d+)*: error: ")
+
 
 class _Group(click.Group):
     """Shows PzError as one line on stderr instead of a traceback."""
@@ -25,7 +29,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PzError as exc:
-            click.echo(f"pz: error: {exc}", err=True)
+            message = str(exc)
+            click.echo(message if _LOCATED.match(message) else f"pz: error: {message}", err=True)
             ctx.exit(exc.exit_code)
 
 

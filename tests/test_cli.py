@@ -45,6 +45,18 @@ def test_validate_selected_products(make_catalog):
     assert bad.stderr.splitlines()[-1] == "1 error in 1 product (1 checked)"
 
 
+def test_build_error_that_names_its_place_is_printed_once(tmp_path):
+    from .test_site import add_product, make_catalogue
+
+    root = make_catalogue(tmp_path, with_samples=False)
+    add_product(root, "broken", "id: broken\ntitle: [unclosed\n")
+    result = pz("--repo", str(root), "build", "--out", str(tmp_path / "site"))
+    assert result.exit_code != 0
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("products/broken/product.yaml:3: error: malformed YAML")
+    assert result.stderr.count("error:") == 1 and "pz validate" in result.stderr
+
+
 def test_unknown_product_is_a_usage_error(make_catalog):
     root = make_catalog()
     result = pz("--repo", str(root), "validate", "minimal-spec")
