@@ -150,7 +150,13 @@ def parse_yaml(text: str) -> YamlDocument:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or "malformed YAML"
             if exc.context:
-                problem = f"{problem} ({exc.context})"
+                opened = exc.context_mark
+                if opened is not None and mark is not None and opened.line != mark.line:
+                    # where PyYAML notices an unclosed bracket or quote is often the end of the
+                    # file; the line that opened it is the one to fix
+                    problem = f"{problem} ({exc.context} opened on line {opened.line + 1})"
+                else:
+                    problem = f"{problem} ({exc.context})"
             raise YamlError(f"malformed YAML: {problem}", mark.line + 1 if mark else None) from None
         except yaml.YAMLError as exc:
             raise YamlError(f"malformed YAML: {exc}", None) from None

@@ -48,6 +48,8 @@ def test_special_floats():
     "text,line,words",
     [
         ("a: [1, 2\nb: 3\n", 2, "malformed YAML"),
+        ("id: x\ntitle: [unclosed\n", 3, "flow sequence opened on line 2"),
+        ('id: x\ntitle: "unclosed\nsummary: y\n', 4, "quoted scalar opened on line 2"),
         ("a: 1\n  b: 2\n", 2, "mapping values are not allowed"),
         ("a: !!python/object/apply:os.system ['true']\n", 1, "unsupported YAML tag"),
         ("a: !custom 1\n", 1, "unsupported YAML tag"),
