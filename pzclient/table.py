@@ -87,9 +87,8 @@ def _parquet(path: Path, *, columns: list[str] | None, kind: str, **_: Any) -> A
     # into its own buffers first (about a fifth of the read's CPU, see bench/client.py). The
     # decoded columns are new buffers, so the frame does not depend on the file afterwards.
     with pa.memory_map(str(path)) as source:
-        schema = pq.read_schema(source)
         if columns is not None:
-            _select(schema.names, columns)
+            _select(pq.read_schema(source).names, columns)
         arrow = pq.read_table(source, columns=columns)
     frame = arrow.to_pandas()
     return frame if kind == "pandas" else _to_astropy(frame)
