@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchenv import print_environment
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PZ, DVC = str(BIN / "pz"), str(BIN / "dvc")
@@ -99,6 +101,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    print_environment()
     with tempfile.TemporaryDirectory() as tmp:
         setup = time.perf_counter()
         root = make_repo(Path(tmp), args.products)

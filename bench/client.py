@@ -55,6 +55,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchenv import print_environment  # noqa: E402
+
 from pzclient import open_catalog  # noqa: E402
 from site_builder.devstack import start_stack  # noqa: E402
 
@@ -121,6 +123,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=1.0,
                         help="idle seconds before each timed download (default 1): see the docstring")
     args = parser.parse_args()
+    print_environment()
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = args.workdir / f"objects-{args.rows}.parquet"
     if not data.exists():

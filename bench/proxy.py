@@ -36,6 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchenv import print_environment  # noqa: E402
+
 from site_builder.devstack import Stack, start_stack  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -98,6 +100,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="auth/no-auth rounds (default %(default)s)")
     args = parser.parse_args()
+    print_environment()
     if not shutil.which("wrk"):
         print("bench/proxy.py: error: wrk is not installed\n  hint: apt-get install wrk", file=sys.stderr)
         return 1

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchenv import print_environment
 from sitegen import env_commit, make_site_catalog, synthetic_products
 
 BIN = Path(sys.executable).parent
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=10)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pz-bench-site")
     args = parser.parse_args()
+    print_environment()
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for size in args.sizes:

@@ -42,6 +42,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchenv import print_environment  # noqa: E402
+
 from site_builder.summary import summarize_file  # noqa: E402
 
 ROWS = 10_000_000
@@ -260,6 +262,7 @@ def main() -> None:
     if args.child:
         _child(args.child)
         return
+    print_environment()
     data = make_data(args.workdir, args.rows, args.big)
     rows: list[Row] = []
     for measure in MEASUREMENTS:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchenv import print_environment
+
 REPO = Path(__file__).resolve().parent.parent
 PZ = Path(sys.executable).parent / "pz"
 
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    print_environment()
     print(f"{'products':>9}  {'median s':>9}  {'min s':>7}  {'max s':>7}  {'ms/product':>10}  runs")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
