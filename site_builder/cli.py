@@ -402,7 +402,8 @@ cli.command("retract")(_status_command("retracted", "retract"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
               show_default=True, help="Folder to write the site into.")
 @click.option("--strict", is_flag=True, help="Fail on any warning of the site build and on broken links.")
-@click.option("--no-cache", is_flag=True, help="Read and render every product again (ignore .pz/cache/).")
+@click.option("--no-cache", is_flag=True,
+              help="Read and render every product again (ignore .pz/cache/; the next build uses the new one).")
 @click.pass_context
 def build(ctx: click.Context, out: Path, strict: bool, no_cache: bool) -> None:
     """Build the static website and its JSON API from the catalogue's metadata (no data needed).

@@ -87,7 +87,7 @@ class ProductBuild:
 
     root: Path
     settings: dict[str, Any]
-    use_cache: bool = True
+    use_cache: bool = True  #: read what the last build remembered (this build is remembered either way)
     workers: int | None = None
     states: dict[str, ProductState] = field(default_factory=dict)
     rendered: int = 0
@@ -216,9 +216,11 @@ class ProductBuild:
             shutil.rmtree(aside, ignore_errors=True)
 
     def save(self) -> None:
-        """Remember this build for the next one (atomically; a failure only costs speed)."""
-        if not self.use_cache:
-            return
+        """Remember this build for the next one (atomically; a failure only costs speed).
+
+        Also after a build that did not use the cache (``pz build --no-cache``): it ignores what
+        earlier builds remembered, not the next build.
+        """
         path = self.root / CACHE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

@@ -90,7 +90,8 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
     strict
         Fail on mkdocs warnings and on broken links between pages of the site.
     cache
-        Reuse what the previous build read and rendered (``.pz/cache/site.pickle``).
+        Reuse what the previous build read and rendered (``.pz/cache/site.pickle``). The cache
+        is written for the next build either way.
     workers
         Processes for large builds (default: one per core).
     generated_at

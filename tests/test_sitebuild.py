@@ -52,6 +52,14 @@ def test_rebuild_renders_only_the_changed_product_and_shows_the_change(catalogue
     assert tree(out) == tree(build_site(catalogue, tmp_path / "fresh", cache=False, generated_at=None).out)
 
 
+def test_a_build_without_the_cache_leaves_one_for_the_next(catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert build_site(catalogue, out, cache=False, generated_at=None).rendered == len(SAMPLE_IDS)
+    again = build_site(catalogue, out, generated_at=None)
+    assert again.rendered == 0  # `pz build --no-cache` ignores the old cache, not the next build
+    assert tree(out) == tree(build_site(catalogue, tmp_path / "fresh", cache=False, generated_at=None).out)
+
+
 def test_a_commit_rerenders_its_product_with_the_new_history(catalogue: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
     build_site(catalogue, out, generated_at=None)
