@@ -59,8 +59,9 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# PZ_REQUIRE_BROWSER=1: here a missing Chromium fails the browser tests instead of skipping them.
 test: $(STAMP) system-deps data lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PZ_REQUIRE_BROWSER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check site_builder pzclient tests bench scripts deploy

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -82,12 +84,26 @@ def make_catalog(tmp_path: Path):
     return build
 
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's Chromium (PZ_CHROMIUM points elsewhere, e.g. to test what happens without one).
+CHROMIUM = Path(os.environ.get("PZ_CHROMIUM") or "/usr/bin/chromium")
+#: `make test` (and so CI) sets PZ_REQUIRE_BROWSER=1: there a missing Chromium fails the browser
+#: tests instead of skipping them, so a green run cannot hide that they never ran.
+REQUIRE_BROWSER = os.environ.get("PZ_REQUIRE_BROWSER") == "1" or \
+    os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: The mark of every browser test module: skipped without Chromium, unless it is required.
+needs_browser = pytest.mark.skipif(
+    not CHROMIUM.is_file() and not REQUIRE_BROWSER,
+    reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt install chromium; "
+           "make test requires it)")
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium driven by Playwright (its own browser cannot be downloaded here)."""
+    if not CHROMIUM.is_file():  # only reached when REQUIRE_BROWSER (else the tests were skipped)
+        pytest.fail(f"Chromium is missing at {CHROMIUM}, and PZ_REQUIRE_BROWSER=1 (make test, CI) makes "
+                    "the browser tests required: run `make system-deps` (apt-get install chromium)",
+                    pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -96,3 +112,47 @@ def browser():
             "--disable-component-update"])
         yield browser
         browser.close()
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a request to ``url`` stays on this machine (data:, blob: and about: always do)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        return True
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_offsite(context) -> list[str]:
+    """Abort every request of a browser context to a host that is not loopback; return their URLs.
+
+    The request never leaves the browser (Playwright intercepts it before any lookup).
+    """
+    offsite: list[str] = []
+
+    def refuse(route) -> None:
+        offsite.append(route.request.url)
+        route.abort("blockedbyclient")
+
+    context.route(lambda url: not is_loopback(url), refuse)
+    return offsite
+
+
+@pytest.fixture
+def browser_context(browser):
+    """A fresh browser profile that refuses every request to a host that is not loopback.
+
+    The site must work offline (no web fonts, no CDN): such a request is aborted and fails the
+    test, naming its URL, rather than being answered with an empty page that hides it.
+    """
+    context = browser.new_context()
+    offsite = refuse_offsite(context)
+    yield context
+    context.close()
+    assert offsite == [], ("the pages asked for hosts that are not loopback (the site must work offline): "
+                           + ", ".join(offsite))

@@ -22,7 +22,7 @@ from site_builder.site import build_site
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from sitegen import synthetic_products
 
-from tests.conftest import CHROMIUM
+from tests.conftest import needs_browser
 from tests.test_productpage import copy_data_descriptions
 from tests.test_site import REPO, SAMPLE_IDS, add_product, make_catalogue
 
@@ -43,8 +43,7 @@ ROWS = ".pz-catalog tbody tr"
 STATUS = ".pz-catalog__main .pz-catalog__status"
 SEARCH = ".pz-catalog__search"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
-                                reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt install chromium)")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +83,10 @@ def base_url(site: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh page that fails the test on any dialog, console error or uncaught exception."""
-    context = browser.new_context()
-    # The theme asks Google Fonts for its web fonts; offline, that would be a console error.
-    context.route(lambda url: not url.startswith("http://127.0.0.1:"),
-                  lambda route: route.fulfill(status=200, body=""))
+def page(browser_context):
+    """A fresh page that fails the test on any dialog, console error, uncaught exception or
+    request to a host that is not loopback (conftest's ``browser_context``)."""
+    context = browser_context
     page = context.new_page()
     problems: list[str] = []
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CHROMIUM
+from tests.conftest import needs_browser
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt install chromium)"),
+    needs_browser,
 ]
 
 # Record CSP violations in the page itself (besides the console errors Chromium prints for them).
@@ -23,16 +22,13 @@ document.addEventListener("securitypolicyviolation", function (e) {
 
 
 @pytest.fixture
-def context(browser, stack):
-    """A fresh browser profile; the page fails the test on console errors and uncaught exceptions."""
-    context = browser.new_context()
-    # Offline: the theme's Google Fonts stylesheet (allowed by the CSP) gets an empty answer.
-    context.route(lambda url: not url.startswith(stack.url),
-                  lambda route: route.fulfill(status=200, body="", content_type="text/css"))
+def context(browser_context, stack):
+    """A fresh browser profile; the page fails the test on console errors and uncaught exceptions,
+    and any request to a host that is not loopback fails it too (conftest's ``browser_context``)."""
+    context = browser_context
     context.add_init_script(RECORD_VIOLATIONS)
     context.problems = []
-    yield context
-    context.close()
+    return context
 
 
 def watched(context):
