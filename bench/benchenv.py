@@ -16,10 +16,12 @@ markers, as installed in this venv. ``pip`` and ``setuptools`` come with every v
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -32,6 +34,13 @@ EXTRAS = ("dev",)
 #: Put into every venv by ``python -m venv`` (ensurepip); ``make install`` upgrades pip.
 VENV_BOOTSTRAP = frozenset({"pip", "setuptools"})
 STAMP = ".installed-stamp"  # written by the Makefile's install target
+#: Where the venv's distributions live. Only there: a checkout on sys.path holds the
+#: project's own *.egg-info, which is not what was installed.
+SITE_PACKAGES = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+
+
+def _distribution(name: str) -> metadata.Distribution | None:
+    return next(iter(metadata.distributions(name=name, path=SITE_PACKAGES)), None)
 
 
 def requirement_closure(project: str = PROJECT, extras: tuple[str, ...] = EXTRAS
@@ -49,9 +58,8 @@ def requirement_closure(project: str = PROJECT, extras: tuple[str, ...] = EXTRAS
         if name in done and asked <= done[name]:
             continue
         done.setdefault(name, set()).update(asked)
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
+        dist = _distribution(name)
+        if dist is None:
             missing.append(name)
             continue
         for text in dist.requires or []:
@@ -69,9 +77,9 @@ def requirement_closure(project: str = PROJECT, extras: tuple[str, ...] = EXTRAS
 
 
 def installed() -> dict[str, str]:
-    """``{canonical name: version}`` of every distribution this interpreter can import from."""
+    """``{canonical name: version}`` of every distribution installed in this interpreter's venv."""
     found: dict[str, str] = {}
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=SITE_PACKAGES):
         name = dist.metadata["Name"]
         if name:
             found.setdefault(canonicalize_name(name), dist.version)
@@ -83,17 +91,13 @@ def _git(*args: str) -> str | None:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
     except OSError:
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.stdout.rstrip("\n") if done.returncode == 0 else None
 
 
 def _install_origin() -> str | None:
     """Where the project is installed from (an editable install names its folder)."""
-    try:
-        text = metadata.distribution(PROJECT).read_text("direct_url.json") or ""
-    except metadata.PackageNotFoundError:
-        return None
-    import json
-
+    dist = _distribution(PROJECT)
+    text = dist.read_text("direct_url.json") if dist is not None else None
     try:
         url = json.loads(text).get("url", "") if text else ""
     except ValueError:

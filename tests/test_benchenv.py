@@ -46,6 +46,8 @@ def test_the_report_names_the_venv_and_the_commit(capsys) -> None:
     out = capsys.readouterr().out
     assert f"venv {sys.prefix}" in out
     assert f"checkout {benchenv.REPO} at commit " in out
+    # the checkout on sys.path holds the project's *.egg-info: the venv's install is the one named
+    assert "is installed from" not in out
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py") if p.name not in HELPERS))
