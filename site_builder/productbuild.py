@@ -41,6 +41,7 @@ from .api import (
     render_product_json,
 )
 from .catalog import PRODUCTS_DIR, iter_product_folders, paused_gc
+from .pagecache import SitePages
 from .productpage import render_product_page
 from .shell import Shell
 
@@ -100,6 +101,7 @@ class ProductBuild:
     _local: _Reader | None = None
     _git: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _history: Future | None = None
+    _pages: SitePages | None = None  #: mkdocs' part of this build, remembered for the next
 
     def read(self) -> list[str]:
         """Phase one: read every new or changed product; return the problems (GNU-style lines)."""
@@ -160,7 +162,21 @@ class ProductBuild:
         self.build_id = uuid.uuid4().hex
         (out / BUILD_ID_FILE).write_text(self.build_id + "\n", encoding="utf-8")
         self._cache = {"version": CACHE_VERSION, "products": self.states, "history": (head, history),
-                       "common": common, "build_id": self.build_id}
+                       "common": common, "build_id": self.build_id, "pages": self._pages}
+
+    def find_pages(self, previous: Path, key: str) -> SitePages | None:
+        """mkdocs' part of the last build when it was made from ``key`` and ``previous`` is that build."""
+        pages = self._cache.get("pages")
+        if not isinstance(pages, SitePages) or pages.key != key:
+            return None
+        if _read_build_id(previous) != self._cache.get("build_id"):
+            return None
+        self._pages = pages
+        return pages
+
+    def remember_pages(self, pages: SitePages) -> None:
+        """What mkdocs made in this build, for :meth:`find_pages` of the next (call before :meth:`write`)."""
+        self._pages = pages
 
     @contextlib.contextmanager
     def adopt(self, out: Path) -> Iterator[None]:

@@ -4,7 +4,8 @@ Two phases, as in mkdocs. Phase one reads and checks ``catalog.yaml`` and every 
 product (:mod:`site_builder.productbuild`; nothing is written if one is broken). Phase two
 writes into a fresh folder beside the output: mkdocs-material builds the hand-written pages,
 the landing, catalogue, release, type, owner and schema pages and one placeholder product page
-(:mod:`site_builder.shell`); the product pages and product JSON are then rendered into that
+(:mod:`site_builder.shell`), or they are hard-linked from the previous build when nothing they
+are made from changed (:mod:`site_builder.pagecache`); the product pages and product JSON are then rendered into that
 placeholder's theme (or hard-linked from the previous build when nothing they show changed),
 the JSON API listings written, internal links checked, and the new folder swapped in for the
 old one in one rename. A failed build leaves the previous site as it was.
@@ -38,6 +39,7 @@ from .api import NOW, ProductRecord, write_api_listings
 from .catalog import CATALOG_FILE, read_document
 from .errors import PzError
 from .linkcheck import check_links
+from .pagecache import SitePages, link_pages, list_pages, pages_key
 from .productbuild import ProductBuild
 from .productpage import md as _md
 from .productpage import render_description
@@ -120,9 +122,10 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            handwritten, warnings, shell_html = _build_pages(root, staging, catalog, lites, strict)
-            shell = load_shell(shell_html)
             previous = out if (out / "index.html").is_file() else None
+            handwritten, warnings, shell_html = _site_pages(root, previous, staging, catalog, lites, strict,
+                                                            products)
+            shell = load_shell(shell_html)
             products.write(staging, previous, shell, hashlib.sha256(shell_html.encode()).hexdigest())
             entries = [products.states[r.id].entry for r in lites]
             written = write_api_listings(staging, catalog, lites, entries, generated_at=generated_at)
@@ -161,9 +164,30 @@ def _read_settings(root: Path) -> tuple[dict[str, Any], list[str]]:
     return catalog, problems
 
 
-def _build_pages(root: Path, site_dir: Path, catalog: dict[str, Any], lites: list[ProductRecord],
+def _site_pages(root: Path, previous: Path | None, site_dir: Path, catalog: dict[str, Any],
+                lites: list[ProductRecord], strict: bool, products: ProductBuild) -> tuple[int, tuple[str, ...], str]:
+    """mkdocs' part of the site: built by :func:`_build_pages`, or taken over from ``previous``
+    when it was built from the same inputs (:mod:`site_builder.pagecache`)."""
+    generated = {"index.md": _render_index(catalog, lites), SHELL_PAGE: render_shell_markdown(),
+                 **{path: _render_catalog_page(heading, preset) for path, _, heading, preset in CATALOG_PAGES},
+                 **render_site_pages(catalog, lites)}
+    key = pages_key(root, root / MKDOCS_FILE, generated, [ASSETS_DIR / name for name in ASSETS], strict)
+    found = products.find_pages(previous, key) if previous is not None and key is not None else None
+    if found is not None and link_pages(previous, site_dir, found.files):
+        return found.handwritten, found.warnings, found.shell
+    if found is not None:  # a file could not be linked: build them all again
+        shutil.rmtree(site_dir)
+        site_dir.mkdir()
+    handwritten, warnings, shell_html = _build_pages(root, site_dir, generated, strict)
+    files = list_pages(site_dir) if key is not None else None
+    if files is not None:
+        products.remember_pages(SitePages(key, files, handwritten, warnings, shell_html))
+    return handwritten, warnings, shell_html
+
+
+def _build_pages(root: Path, site_dir: Path, generated: dict[str, str],
                  strict: bool) -> tuple[int, tuple[str, ...], str]:
-    """mkdocs-material: hand-written and generated pages and the product page shell.
+    """mkdocs-material: hand-written and the ``generated`` pages, and the product page shell.
 
     Returns the number of hand-written pages, mkdocs' warnings and the shell page's HTML
     (removed from the site, its search index and its sitemap).
@@ -179,9 +203,6 @@ def _build_pages(root: Path, site_dir: Path, catalog: dict[str, Any], lites: lis
         else:
             docs.mkdir()
         handwritten = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md"))
-        generated = {"index.md": _render_index(catalog, lites), SHELL_PAGE: render_shell_markdown(),
-                     **{path: _render_catalog_page(heading, preset) for path, _, heading, preset in CATALOG_PAGES},
-                     **render_site_pages(catalog, lites)}
         for relpath, text in generated.items():
             (docs / relpath).parent.mkdir(parents=True, exist_ok=True)
             (docs / relpath).write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from site_builder import productbuild
+from site_builder import site as site_module
 from site_builder.linkcheck import check_links
 from site_builder.site import SiteBuildError, build_site
 from tests.test_api import _assert_api_valid
@@ -57,6 +58,34 @@ def test_a_build_without_the_cache_leaves_one_for_the_next(catalogue: Path, tmp_
     assert build_site(catalogue, out, cache=False, generated_at=None).rendered == len(SAMPLE_IDS)
     again = build_site(catalogue, out, generated_at=None)
     assert again.rendered == 0  # `pz build --no-cache` ignores the old cache, not the next build
+    assert tree(out) == tree(build_site(catalogue, tmp_path / "fresh", cache=False, generated_at=None).out)
+
+
+def test_a_rebuild_takes_the_site_pages_over_when_nothing_they_show_changed(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "site"
+    build_site(catalogue, out, generated_at=None)
+    yaml_path = catalogue / "products" / DC2 / "product.yaml"
+    yaml_path.write_text(yaml_path.read_text("utf-8").replace("title: DC2 training set, healpix 9816",
+                                                              "title: Renamed training set"), encoding="utf-8")
+    with monkeypatch.context() as patch:  # a title is on no page that mkdocs renders
+        patch.setattr(site_module, "_build_pages", lambda *a: pytest.fail("mkdocs ran"))
+        assert build_site(catalogue, out, generated_at=None).rendered == 1
+    assert "<title>Renamed training set - PZ Server</title>" in (out / "products" / DC2 / "index.html").read_text()
+    assert tree(out) == tree(build_site(catalogue, tmp_path / "fresh", cache=False, generated_at=None).out)
+
+
+def test_a_change_to_what_mkdocs_renders_builds_those_pages_again(catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(catalogue, out, generated_at=None)
+    with (catalogue / "docs" / "about.md").open("a") as about:
+        about.write("\nA sentence added to the about page.\n")
+    yaml_path = catalogue / "products" / DC2 / "product.yaml"  # a new owner: a new owner page
+    yaml_path.write_text(yaml_path.read_text("utf-8").replace("github: pz-coordination", "github: new-owner"),
+                         encoding="utf-8")
+    build_site(catalogue, out, generated_at=None)
+    assert "A sentence added to the about page." in (out / "about" / "index.html").read_text("utf-8")
+    assert (out / "owners" / "new-owner" / "index.html").is_file()
     assert tree(out) == tree(build_site(catalogue, tmp_path / "fresh", cache=False, generated_at=None).out)
 
 
