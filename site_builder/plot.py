@@ -116,25 +116,35 @@ def render_sky_map(sky: dict | None, *, width: int = 560, height: int = 300) -> 
     lo, hi = min(c[2] for c in cells), max(c[2] for c in cells)
     runs: list[list[int]] = []  # [row, first k, last k, level]: neighbouring cells of one shade
     shades: dict[int, list[int]] = {}  # level: counts
+    levels: dict[int, int] = {}  # count: level (counts repeat)
     for j, k, n in sorted((j, (i - shift + n_ra // 2) % n_ra - n_ra // 2, n) for i, j, n in cells):
-        level = _level(n, lo, hi)
+        level = levels.get(n)
+        if level is None:
+            level = levels[n] = _level(n, lo, hi)
         shades.setdefault(level, []).append(n)
         if runs and runs[-1][0] == j and runs[-1][2] == k - 1 and runs[-1][3] == level:
             runs[-1][2] = k
         else:
             runs.append([j, k, k, level])
-    thetas = _thetas(n_s)
-    paths: dict[int, list[str]] = {}
+    # xy() of the corners, its factors computed once per row (same operations, same floats):
+    # a map has hundreds of runs, and their coordinates are most of its time.
+    thetas, scale = _thetas(n_s), r * 2 * _SQRT2 / 180
+    rows = {row for row, *_ in runs}
+    cosines = {j: math.cos(thetas[j]) for j in rows | {j + 1 for j in rows}}
+    heights = {j: cy - r * _SQRT2 * math.sin(thetas[j]) for j in cosines}
+    paths: dict[int, list[tuple[float, ...]]] = {}
     xs, ys = [], []
     for row, k0, k1, level in runs:  # bottom edge at thetas[row], top edge at thetas[row + 1]
-        (x0, y0), (x1, _) = xy(k0 * step, thetas[row]), xy((k1 + 1) * step, thetas[row])
-        (x2, y2), (x3, _) = xy((k1 + 1) * step, thetas[row + 1]), xy(k0 * step, thetas[row + 1])
-        paths.setdefault(level, []).append(f"M{_num(x0)} {_num(y0)}H{_num(x1)}L{_num(x2)} {_num(y2)}H{_num(x3)}Z")
-        xs += [x0, x1, x2, x3]
-        ys += [y0, y2]
+        west, east, below, above = k0 * step, (k1 + 1) * step, cosines[row], cosines[row + 1]
+        corners = (cx - scale * west * below, heights[row], cx - scale * east * below,
+                   cx - scale * east * above, heights[row + 1], cx - scale * west * above)
+        paths.setdefault(level, []).append(corners)
+        xs += corners[0], corners[2], corners[3], corners[5]
+        ys += corners[1], corners[4]
     body = [f'<ellipse class="outline" cx="{_num(cx)}" cy="{_num(cy)}" rx="{_num(2 * _SQRT2 * r)}" '
             f'ry="{_num(_SQRT2 * r)}" fill-opacity="0.04" stroke="currentColor" stroke-opacity="0.6"/>']
-    body += [f'<path class="cells" fill="{FILL}" fill-opacity="{_opacity(lev)}" d="{"".join(d)}"/>'
+    body += [f'<path class="cells" fill="{FILL}" fill-opacity="{_opacity(lev)}" '
+             f'd="{_path("M%.1f %.1fH%.1fL%.1f %.1fH%.1fZ" * len(d), [v for c in d for v in c])}"/>'
              for lev, d in sorted(paths.items())]
     body += _graticule(xy, cx, cy, r, shift * step)
     if max(xs) - min(xs) < 6 and max(ys) - min(ys) < 6:  # a few pixels: show where it is
@@ -177,7 +187,8 @@ def render_magnitudes(mags: Sequence[dict] | None, *, width: int = 560, height: 
     px, py, body = _frame(box, (lo, hi), top, "magnitude", unit, width, height)
     colours = [BAND_COLOURS[n % len(BAND_COLOURS)] for n in range(len(bands))]
     for colour, (name, edges, counts) in zip(colours, bands, strict=True):
-        steps = "".join(f"V{_num(py(c))}H{_num(px(e))}" for c, e in zip(counts, edges[1:], strict=False))
+        pairs = [(py(c), px(e)) for c, e in zip(counts, edges[1:], strict=False)]
+        steps = _path("V%.1fH%.1f" * len(pairs), [v for pair in pairs for v in pair])
         body.append(f'<path class="band" fill="none" stroke="{colour}" stroke-width="1.5" '
                     f'd="M{_num(px(edges[0]))} {_num(py(0))}{steps}V{_num(py(0))}"><title>{escape(name)}</title></path>')
     # the legend goes to the side where the lines stay lower
@@ -335,10 +346,10 @@ def _bins(hist: Any) -> tuple[list[float], list[int]]:
 
 def _cell(cell: Any) -> tuple[int, int, int]:
     try:
-        i, j, n = (int(v) for v in cell)
+        i, j, n = cell
+        return int(i), int(j), int(n)
     except (TypeError, ValueError):
         return -1, -1, 0
-    return i, j, n
 
 
 def _int(value: Any) -> int:
@@ -368,6 +379,16 @@ def _num(value: float) -> str:
     """A coordinate with one decimal, ``12`` for 12.0: no more is seen on a plot this size."""
     text = f"{value:.1f}".removesuffix(".0")
     return "0" if text == "-0" else text
+
+
+_POINT_ZERO = re.compile(r"\.0(?![0-9])")
+_MINUS_ZERO = re.compile(r"(?<![0-9.])-0(?![0-9.])")
+
+
+def _path(template: str, values: list[float]) -> str:
+    """Path data: ``template`` of ``%.1f`` fields between letters, each number written as :func:`_num`
+    would write it (formatted in one go, then ``.0`` and ``-0`` trimmed: thousands of numbers)."""
+    return _MINUS_ZERO.sub("0", _POINT_ZERO.sub("", template % tuple(values)))
 
 
 def _band_rank(name: str) -> int:
