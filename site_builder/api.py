@@ -166,25 +166,35 @@ def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict
 
 def read_history(root: Path, *, since: str | None = None,
                  known: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """The commits that changed each product, newest first, from one ``git log`` of ``products/``.
+    """The commits that changed each product, newest first, from ``git log`` of ``products/``.
 
     Each entry is ``{commit, date, author, message, md5s}``: ``date`` is the author date (ISO
     8601), ``message`` the subject line, ``md5s`` the md5 of each DVC-tracked file of the product
     (``{file: md5}``) as of that commit. Commits that only change ``summary.json`` (derived from
     the data) are left out. Outside a git repository, or without git, every history is empty; in
     a shallow clone it starts at the oldest commit fetched.
+
+    Two logs: the files each commit changed (names only), and the diffs of the ``.dvc`` pointers
+    alone (a diff of every product.yaml would be a hundred megabytes at 10,000 products).
     """
-    command = ["git", "-c", "core.quotePath=off", "-c", "log.showRoot=true", "-c", "log.showSignature=false",
+    options = ["-c", "core.quotePath=off", "-c", "log.showRoot=true", "-c", "log.showSignature=false",
                "log", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--relative",
-               "--src-prefix=a/", "--dst-prefix=b/", "--encoding=UTF-8", "-p", "--unified=0",
-               f"--format={_GIT_FORMAT}", *([f"{since}..HEAD"] if since else []), "--", PRODUCTS_DIR, f":(exclude){PRODUCTS_DIR}/*/{SUMMARY_FILE}"]
+               "--encoding=UTF-8", *([f"{since}..HEAD"] if since else [])]
+    names = _git_log(root, [*options, "--name-only", f"--format={_GIT_FORMAT}", "--", PRODUCTS_DIR,
+                            f":(exclude){PRODUCTS_DIR}/*/{SUMMARY_FILE}"])
+    if names is None:  # not a git repository (or no commit yet), or no git
+        return {}
+    pointers = _git_log(root, [*options, "--src-prefix=a/", "--dst-prefix=b/", "-p", "--unified=0",
+                               "--format=%x1e%H", "--", f"{PRODUCTS_DIR}/*.dvc"]) or ""
+    return _parse_log(names, pointers, known or {})
+
+
+def _git_log(root: Path, args: list[str]) -> str | None:
     try:
-        done = subprocess.run(command, cwd=root, capture_output=True, check=False)
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
     except OSError:  # git is not installed
-        return {}
-    if done.returncode != 0:  # not a git repository (or no commit yet)
-        return {}
-    return _parse_log(done.stdout.decode("utf-8", "replace"), known or {})
+        return None
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
 
 
 def read_history_update(root: Path, head: str | None, known: dict[str, list[dict[str, Any]]]
@@ -216,34 +226,26 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def _parse_log(text: str, known: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+def _parse_log(names: str, pointers: str, known: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The histories from the two logs of :func:`read_history` (``known``: those before them)."""
+    md5s = _pointer_changes(pointers)
     commits: list[tuple[dict[str, Any], dict[str, dict[str, str | None]]]] = []
-    changes: dict[str, str | None] | None = None  # md5 changes of the current product in this commit
-    tracked: str | None = None  # data file of the .dvc pointer whose diff is being read
-    for line in text.split("\n"):
+    for line in names.split("\n"):
         if line.startswith("\x1e"):
             sha, date, author, message = line[1:].split("\x1f", 3)  # the subject is last: it may hold anything
-            commits.append(({"commit": sha, "date": date, "author": author, "message": message}, {}))
-            changes = tracked = None
-        elif line.startswith("diff --git ") and commits:
-            parts = _diff_path(line[11:]).split("/", 2)
+            commits.append(({"commit": sha, "date": date, "author": author, "message": message},
+                            md5s.get(sha, {})))
+        elif line and commits:
+            parts = _unquote(line).split("/", 2)
             if len(parts) == 3 and parts[0] == PRODUCTS_DIR:
-                changes = commits[-1][1].setdefault(parts[1], {})
-                tracked = parts[2][:-4] if parts[2].endswith(".dvc") else None
-            else:
-                changes = tracked = None
-        elif tracked is not None and changes is not None:
-            if line.startswith("deleted file mode"):
-                changes[tracked] = None
-            elif (match := _MD5_LINE.match(line)) is not None:
-                changes[tracked] = match.group(1)
+                commits[-1][1].setdefault(parts[1], {})
     # The md5s of each product's files before the first of these commits.
     state = {p: dict(entries[0]["md5s"]) for p, entries in known.items() if entries}
     history: dict[str, list[dict[str, Any]]] = {}
     for meta, touched in reversed(commits):  # oldest first, to know every file's md5 at each commit
-        for product, md5s in touched.items():
+        for product, changes in touched.items():
             files = state.setdefault(product, {})
-            for name, md5 in md5s.items():
+            for name, md5 in changes.items():
                 if md5 is None:
                     files.pop(name, None)
                 else:
@@ -252,6 +254,40 @@ def _parse_log(text: str, known: dict[str, list[dict[str, Any]]]) -> dict[str, l
     for entries in history.values():
         entries.reverse()
     return history
+
+
+def _pointer_changes(text: str) -> dict[str, dict[str, dict[str, str | None]]]:
+    """``{commit: {product: {file: md5, or None when its pointer was deleted}}}`` from the diffs
+    of ``.dvc`` pointers."""
+    found: dict[str, dict[str, dict[str, str | None]]] = {}
+    commit: dict[str, dict[str, str | None]] | None = None
+    changes: dict[str, str | None] | None = None  # md5 changes of the current product in this commit
+    tracked: str | None = None  # data file of the .dvc pointer whose diff is being read
+    for line in text.split("\n"):
+        if line.startswith("\x1e"):
+            commit = found.setdefault(line[1:].strip(), {})
+            changes = tracked = None
+        elif line.startswith("diff --git ") and commit is not None:
+            parts = _diff_path(line[11:]).split("/", 2)
+            if len(parts) == 3 and parts[0] == PRODUCTS_DIR and parts[2].endswith(".dvc"):
+                changes = commit.setdefault(parts[1], {})
+                tracked = parts[2][:-4]
+            else:
+                changes = tracked = None
+        elif tracked is not None and changes is not None:
+            if line.startswith("deleted file mode"):
+                changes[tracked] = None
+            elif (match := _MD5_LINE.match(line)) is not None:
+                changes[tracked] = match.group(1)
+    return found
+
+
+def _unquote(path: str) -> str:
+    """A path as git writes it: as is, or C-quoted when it holds special characters."""
+    if not path.startswith('"') or not path.endswith('"'):
+        return path
+    raw = codecs.escape_decode(path[1:-1].encode("utf-8"))[0]
+    return bytes(raw).decode("utf-8", "replace")
 
 
 def _diff_path(header: str) -> str:

@@ -291,6 +291,24 @@ def test_history_drops_a_deleted_pointer(tmp_path: Path) -> None:
     assert [sorted(h["md5s"]) for h in history] == [["upload_example.csv"], ["extra.fits", "upload_example.csv"]]
 
 
+def test_history_of_a_file_whose_name_git_quotes(tmp_path: Path) -> None:
+    root = new_catalog(tmp_path / "catalog")
+    name = 'données "v2"\tfinal.csv'  # git writes this path C-quoted
+    folder = add_product(root, "quoted", files=[{"path": "upload_example.csv", "role": "main"},
+                                                 {"path": name, "role": "auxiliary"}])
+    write_pointer(folder, name, "e" * 32, 10)
+    first = commit_all(root, "Add a product with an odd file name")
+    write_pointer(folder, name, "d" * 32, 10)
+    second = commit_all(root, "New version of that file")
+    (folder / 'notes "v2"\t.md').write_text("Notes.\n")
+    third = commit_all(root, "Add notes")  # the one path of the commit is quoted
+    history = collect_records(root)[0].history
+    assert [h["commit"] for h in history] == [third, second, first]
+    upload = hashlib.md5(b"quoted").hexdigest()
+    assert [h["md5s"] for h in history] == [{name: "d" * 32, "upload_example.csv": upload}] * 2 + [
+        {name: "e" * 32, "upload_example.csv": upload}]
+
+
 def test_history_is_empty_outside_git(tmp_path: Path) -> None:
     root = new_catalog(tmp_path / "catalog", with_git=False)
     add_product(root, "no-git", updated=None)
