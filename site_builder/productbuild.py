@@ -42,7 +42,7 @@ from .api import (
 )
 from .catalog import PRODUCTS_DIR, iter_product_folders, paused_gc
 from .pagecache import SitePages
-from .productpage import render_product_page
+from .productpage import ProductPage, render_product_page
 from .shell import Shell
 
 __all__ = ["CACHE_FILE", "PARALLEL_FROM", "ProductBuild", "ProductState"]
@@ -102,6 +102,7 @@ class ProductBuild:
     _git: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _history: Future | None = None
     _pages: SitePages | None = None  #: mkdocs' part of this build, remembered for the next
+    _started: tuple | None = None  #: what :meth:`start_writing` sent the workers
 
     def read(self) -> list[str]:
         """Phase one: read every new or changed product; return the problems (GNU-style lines)."""
@@ -126,6 +127,21 @@ class ProductBuild:
                 self.states[folder] = ProductState(*result)
         return problems
 
+    def start_writing(self, out: Path, previous: Path | None) -> bool:
+        """Start rendering every product before the page shell exists, when every one is rendered
+        whatever the shell is (no previous build to take pages over from) and workers do it: they
+        render while mkdocs makes the shell, and :meth:`write` hands it to them. True if started.
+        """
+        if self._started is not None or not self._pool or self._reusable(previous):
+            return False
+        head, history = self._history.result()
+        self._git.shutdown(wait=True)
+        todo, keys = self._todo(history, reuse=False)
+        self._prepare(out)
+        self._send("render-early", todo, {"out": out, "known": frozenset(self.states)})
+        self._started = (head, history, todo, keys)
+        return True
+
     def write(self, out: Path, previous: Path | None, shell: Shell, shell_key: str) -> None:
         """Phase two: write ``products/<id>/index.html`` and ``api/v1/products/<id>.json`` into ``out``.
 
@@ -133,28 +149,21 @@ class ProductBuild:
         ``previous`` is that build's output (its :data:`BUILD_ID_FILE` matches the cache); the
         others are taken over from it by :meth:`adopt`.
         """
-        head, history = self._history.result()
-        self._git.shutdown(wait=True)  # no thread may be alive when the render step forks workers
-        outputs: dict[str, list[str]] = {}
-        for folder in sorted(self.states):
-            for parent in self.states[folder].derived_from:
-                outputs.setdefault(parent, []).append(folder)
         common = _hash((CACHE_VERSION, _CODE, self.settings, shell_key))
-        reuse = (previous is not None and common == self._cache.get("common")
-                 and _read_build_id(previous) == self._cache.get("build_id")
-                 and (previous / PRODUCTS_DIR).is_dir() and (previous / API_PRODUCTS).is_dir())
-        (out / PRODUCTS_DIR).mkdir(parents=True, exist_ok=True)
-        (out / API_PRODUCTS).mkdir(parents=True, exist_ok=True)
-        todo, keys = [], {}
-        for folder, state in self.states.items():
-            mine, history_of = outputs.get(folder, []), history.get(folder, [])
-            # What the page and JSON show beyond the folder: the products derived from it and its commits.
-            key = (state.fingerprint, tuple(mine), tuple(e["commit"] for e in history_of))
-            if not (reuse and key == state.key):
-                todo.append((folder, mine, history_of))
-                keys[folder] = key
-        known = frozenset(self.states)
-        for folder, entry in self._run("render", todo, out=out, shell=shell, known=known):
+        if self._started is not None:  # every product is being rendered: hand the workers the shell
+            head, history, todo, keys = self._started
+            reuse = False
+            for _, conn in self._pool:
+                conn.send(("shell", shell, {}))
+            results = self._collect()
+        else:
+            head, history = self._history.result()
+            self._git.shutdown(wait=True)  # no thread may be alive when the render step forks workers
+            reuse = common == self._cache.get("common") and self._reusable(previous)
+            todo, keys = self._todo(history, reuse)
+            self._prepare(out)
+            results = self._run("render", todo, out=out, shell=shell, known=frozenset(self.states))
+        for folder, entry in results:
             self.states[folder] = replace(self.states[folder], entry=entry, key=keys[folder])
         self.rendered = len(todo)
         self._previous = previous if reuse else None
@@ -177,6 +186,33 @@ class ProductBuild:
     def remember_pages(self, pages: SitePages) -> None:
         """What mkdocs made in this build, for :meth:`find_pages` of the next (call before :meth:`write`)."""
         self._pages = pages
+
+    def _reusable(self, previous: Path | None) -> bool:
+        """Whether ``previous`` is the output of the build the cache describes."""
+        return (previous is not None and _read_build_id(previous) == self._cache.get("build_id")
+                and (previous / PRODUCTS_DIR).is_dir() and (previous / API_PRODUCTS).is_dir())
+
+    def _todo(self, history: dict[str, list[dict]], reuse: bool) -> tuple[list[tuple], dict[str, tuple]]:
+        """The products to render (with the products derived from each and its commits), and
+        what each is rendered from; with ``reuse``, only those whose inputs changed."""
+        outputs: dict[str, list[str]] = {}
+        for folder in sorted(self.states):
+            for parent in self.states[folder].derived_from:
+                outputs.setdefault(parent, []).append(folder)
+        todo, keys = [], {}
+        for folder, state in self.states.items():
+            mine, history_of = outputs.get(folder, []), history.get(folder, [])
+            # What the page and JSON show beyond the folder: the products derived from it and its commits.
+            key = (state.fingerprint, tuple(mine), tuple(e["commit"] for e in history_of))
+            if not (reuse and key == state.key):
+                todo.append((folder, mine, history_of))
+                keys[folder] = key
+        return todo, keys
+
+    @staticmethod
+    def _prepare(out: Path) -> None:
+        (out / PRODUCTS_DIR).mkdir(parents=True, exist_ok=True)
+        (out / API_PRODUCTS).mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager
     def adopt(self, out: Path) -> Iterator[None]:
@@ -287,6 +323,10 @@ class ProductBuild:
             self._pool.append((process, mine))
 
     def _run_parallel(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        self._send(action, items, kwargs)
+        return self._collect()
+
+    def _send(self, action: str, items: list, kwargs: dict[str, Any]) -> None:
         if not self._pool:
             self._start_pool()
         # A product is rendered by the process that read it; others go to the least loaded.
@@ -300,6 +340,8 @@ class ProductBuild:
             shares[index].append(item)
         for (_, conn), share in zip(self._pool, shares, strict=True):
             conn.send((action, share, kwargs))
+
+    def _collect(self) -> list[tuple[str, Any]]:
         results = []
         for _, conn in self._pool:
             status, payload = conn.recv()
@@ -324,10 +366,36 @@ class _Reader:
         self.root, self.settings, self.remote = root, settings, remote_url(settings)
         self.read: dict[str, _Read] = {}
 
-    def do(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+    def do(self, action: str, items: list, kwargs: dict[str, Any], conn: Any = None) -> list[tuple[str, Any]]:
         if action == "read":
             return [(folder, self._read(folder)) for folder in items]
+        if action == "render-early":
+            return self._render_early(items, conn, **kwargs)
         return [self._render(*item, **kwargs) for item in items]
+
+    def _render_early(self, items: list, conn: Any, *, out: Path, known: frozenset[str]) -> list[tuple[str, Any]]:
+        """Render ``items`` before the page shell is known: each JSON is written at once, each page
+        as soon as the shell comes down ``conn`` (looked for between products)."""
+        shell: Shell | None = None
+        waiting: list[tuple[str, ProductPage]] = []
+        results = []
+        for folder, outputs, history in items:
+            if shell is None and conn.poll():
+                shell = _receive_shell(conn)
+                for done, page in waiting:
+                    _write_page(out, done, shell, page)
+                waiting.clear()
+            page, entry = self._article(folder, outputs, history, out=out, known=known)
+            if shell is None:
+                waiting.append((folder, page))
+            else:
+                _write_page(out, folder, shell, page)
+            results.append((folder, entry))
+        if shell is None:
+            shell = _receive_shell(conn)
+            for done, page in waiting:
+                _write_page(out, done, shell, page)
+        return results
 
     def _read(self, folder: str) -> tuple[tuple, tuple[str, ...], dict[str, Any]] | str:
         # Taken before the files are read: a file changed meanwhile shows in the next build.
@@ -355,6 +423,13 @@ class _Reader:
 
     def _render(self, folder: str, outputs: list[str], history: list[dict], *,
                 out: Path, shell: Shell, known: frozenset[str]) -> tuple[str, dict[str, Any]]:
+        page, entry = self._article(folder, outputs, history, out=out, known=known)
+        _write_page(out, folder, shell, page)
+        return folder, entry
+
+    def _article(self, folder: str, outputs: list[str], history: list[dict], *,
+                 out: Path, known: frozenset[str]) -> tuple[ProductPage, dict[str, Any]]:
+        """The page's article and the products.json entry of a product; its JSON is written."""
         got = self.read.pop(folder, None)
         if got is None:  # unchanged, but what it links to or its history changed
             problem = self._read(folder)
@@ -363,12 +438,26 @@ class _Reader:
             got = self.read.pop(folder)
         record = ProductRecord(folder, got.data, got.summary, got.files, outputs, history)
         page = render_product_page(record, self.settings, description=got.description, known=known)
-        folder_out = out / PRODUCTS_DIR / folder
-        folder_out.mkdir(exist_ok=True)  # exists when linking it failed half-way
-        (folder_out / "index.html").write_text(shell.render(folder, page), encoding="utf-8")
         (out / "api" / API_VERSION / "products" / f"{folder}.json").write_bytes(
             render_product_json(self.settings, record))
-        return folder, product_entry(record)
+        return page, product_entry(record)
+
+
+class _Stopped(Exception):
+    """The build told a worker to stop while it waited for the page shell."""
+
+
+def _receive_shell(conn: Any) -> Shell:
+    action, shell, _ = conn.recv()
+    if action != "shell":  # "stop": the build failed before it had a shell
+        raise _Stopped
+    return shell
+
+
+def _write_page(out: Path, folder: str, shell: Shell, page: ProductPage) -> None:
+    folder_out = out / PRODUCTS_DIR / folder
+    folder_out.mkdir(exist_ok=True)  # exists when linking it failed half-way
+    (folder_out / "index.html").write_text(shell.render(folder, page), encoding="utf-8")
 
 
 def _serve(conn: Any, root: Path, settings: dict[str, Any]) -> None:
@@ -384,8 +473,12 @@ def _serve(conn: Any, root: Path, settings: dict[str, Any]) -> None:
             return
         if action == "stop":
             return
+        if action == "shell":  # for a render that already failed (and said so)
+            continue
         try:
-            conn.send(("ok", reader.do(action, items, kwargs)))
+            conn.send(("ok", reader.do(action, items, kwargs, conn)))
+        except _Stopped:
+            return
         except Exception:  # reported to the parent, which raises
             conn.send(("error", traceback.format_exc()))
 

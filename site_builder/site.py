@@ -123,6 +123,7 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             previous = out if (out / "index.html").is_file() else None
+            products.start_writing(staging, previous)  # workers render while mkdocs runs, when they can
             handwritten, warnings, shell_html = _site_pages(root, previous, staging, catalog, lites, strict,
                                                             products)
             shell = load_shell(shell_html)
@@ -135,6 +136,7 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
                                                     f"{len(broken)} broken links; fix them or build without --strict"]))
                 _swap(staging, out)
         except BaseException:
+            products.close()  # no worker may still be writing into the staging folder
             shutil.rmtree(staging, ignore_errors=True)
             raise
         products.save()
@@ -176,13 +178,30 @@ def _site_pages(root: Path, previous: Path | None, site_dir: Path, catalog: dict
     if found is not None and link_pages(previous, site_dir, found.files):
         return found.handwritten, found.warnings, found.shell
     if found is not None:  # a file could not be linked: build them all again
-        shutil.rmtree(site_dir)
-        site_dir.mkdir()
-    handwritten, warnings, shell_html = _build_pages(root, site_dir, generated, strict)
-    files = list_pages(site_dir) if key is not None else None
+        for rel in found.files:
+            (site_dir / rel).unlink(missing_ok=True)
+    # mkdocs empties the folder it builds into, and product files may already be in site_dir
+    built = Path(tempfile.mkdtemp(prefix=f"{site_dir.name}.mkdocs-", dir=site_dir.parent))
+    try:
+        handwritten, warnings, shell_html = _build_pages(root, built, generated, strict)
+        files = list_pages(built) if key is not None else None
+        _move_into(built, site_dir)
+    finally:
+        shutil.rmtree(built, ignore_errors=True)
     if files is not None:
         products.remember_pages(SitePages(key, files, handwritten, warnings, shell_html))
     return handwritten, warnings, shell_html
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move the files of ``source`` into ``target``, keeping the files ``target`` already has
+    (the build's own, which it would have written after mkdocs')."""
+    for entry in source.iterdir():
+        there = target / entry.name
+        if entry.is_dir() and there.is_dir():
+            _move_into(entry, there)
+        elif not there.exists():
+            entry.rename(there)
 
 
 def _build_pages(root: Path, site_dir: Path, generated: dict[str, str],

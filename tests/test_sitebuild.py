@@ -170,6 +170,18 @@ def test_broken_product_in_parallel_build_is_reported(catalogue: Path, tmp_path:
     assert not (tmp_path / "site").exists()
 
 
+def test_mkdocs_failing_while_workers_render_stops_them_and_leaves_nothing(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(productbuild, "PARALLEL_FROM", 1)  # workers render while mkdocs runs
+    (catalogue / "docs" / "broken.md").write_text("# Broken\n\n[a link](no-such-page.md)\n", encoding="utf-8")
+    with pytest.raises(SiteBuildError, match=r"no-such-page\.md"):
+        build_site(catalogue, tmp_path / "site", strict=True, workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no site, staging or mkdocs folder
+    assert multiprocessing.active_children() == []
+
+
 def test_whole_sample_site_has_no_broken_link(catalogue: Path, tmp_path: Path) -> None:
     add_product(catalogue, "hostile", HOSTILE_YAML)
     out = build_site(catalogue, tmp_path / "site", strict=True).out
