@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from site_builder.devstack import Stack, start_stack  # noqa: E402
+from site_builder.deploy.devstack import Stack, start_stack  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from site_builder.summary import summarize_file  # noqa: E402
+from site_builder.tables.summary import summarize_file  # noqa: E402
 
 ROWS = 10_000_000
 CHUNK = 1_000_000

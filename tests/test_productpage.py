@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.api import ProductRecord
-from site_builder.datacheck import read_pointer
-from site_builder.productpage import render_product_page
-from site_builder.site import build_site
+from site_builder.site.api import ProductRecord
+from site_builder.site.build import build_site
+from site_builder.site.productpage import render_product_page
+from site_builder.validation.data import read_pointer
 from tests.test_site import (
     HOSTILE_YAML,
     REPO,

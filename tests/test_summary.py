@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
 
-from site_builder import summary as summary_module
+from site_builder.catalog.yamlio import read_yaml
 from site_builder.errors import DataFileError
-from site_builder.summary import (
+from site_builder.tables import summary as summary_module
+from site_builder.tables.summary import (
     CELL_AREA_DEG2,
     RESERVOIR,
     SUMMARY_FILE,
@@ -23,7 +24,6 @@ from site_builder.summary import (
     summarize_file,
     write_summary,
 )
-from site_builder.yamlio import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 QS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
