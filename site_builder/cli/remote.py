@@ -1,7 +1,6 @@
 """The ``pz`` commands that talk to the DVC remote through the proxy, and render its configuration.
 
-``pz token``, ``pz pull``, ``pz push`` and ``pz nginx-config``; registered on the group of
-:mod:`site_builder.cli.main` (which imports this module), so ``pz --help`` lists them with the rest.
+``pz token``, ``pz pull``, ``pz push`` and ``pz nginx-config``.
 """
 
 from __future__ import annotations
@@ -10,19 +9,20 @@ from pathlib import Path
 
 import click
 
-from site_builder.cli.main import _root, cli
+from site_builder.catalog.settings import RemoteSettings
+from site_builder.cli.base import root_of
 from site_builder.errors import PzError
 
 
 def _catalog_remote(root: Path) -> tuple[str, str]:
     """Name and URL of the catalogue's DVC remote from catalog.yaml (defaults for --remote/--url)."""
-    from site_builder.validation.validate import load_settings
+    from site_builder.catalog.catalog import load_catalog
 
-    remote = load_settings(root)[0].get("dvc_remote") or {}
-    return str(remote.get("name") or "pz-server"), str(remote.get("url") or "")
+    remote = load_catalog(root).settings.dvc_remote or RemoteSettings()
+    return str(remote.name or "pz-server"), str(remote.url or "")
 
 
-@cli.command()
+@click.command()
 @click.option("--remote", "name", help="DVC remote to set (default: dvc_remote.name of catalog.yaml).")
 @click.option("--url", help="URL of the remote (default: the remote's URL, else dvc_remote.url).")
 @click.option("--token-env", default="ACCESS_TOKEN", show_default=True,
@@ -46,7 +46,7 @@ def token(ctx: click.Context, name: str | None, url: str | None, token_env: str,
 
     from site_builder.dvc.auth import get_remote, store_token
 
-    root = _root(ctx)
+    root = root_of(ctx)
     default_name, default_url = _catalog_remote(root)
     name = name or default_name
     if url is None:
@@ -68,7 +68,7 @@ def _run_dvc(ctx: click.Context, verb: str, targets: tuple[str, ...], remote: st
              write: bool) -> None:
     from site_builder.dvc.auth import run_dvc
 
-    root = _root(ctx)
+    root = root_of(ctx)
     args = [verb, *(["-r", remote] if remote else []), *(["-j", str(jobs)] if jobs else []), *targets]
     run = run_dvc(root, args, remote=remote, write=write)
     if run.problem is None:
@@ -85,7 +85,7 @@ def _run_dvc(ctx: click.Context, verb: str, targets: tuple[str, ...], remote: st
     ctx.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("targets", nargs=-1)
 @click.option("--remote", "-r", help="DVC remote (default: the default remote).")
 @click.option("--jobs", "-j", type=int, help="Parallel downloads.")
@@ -100,7 +100,7 @@ def pull(ctx: click.Context, targets: tuple[str, ...], remote: str | None, jobs:
     _run_dvc(ctx, "pull", targets, remote, jobs, write=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("targets", nargs=-1)
 @click.option("--remote", "-r", help="DVC remote (default: the default remote).")
 @click.option("--jobs", "-j", type=int, help="Parallel uploads.")
@@ -115,7 +115,7 @@ def push(ctx: click.Context, targets: tuple[str, ...], remote: str | None, jobs:
     _run_dvc(ctx, "push", targets, remote, jobs, write=True)
 
 
-@cli.command("nginx-config")
+@click.command("nginx-config")
 @click.option("--site", "site_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=Path("site"), show_default=True,
               help="Built site (its inline scripts and styles give the CSP hashes).")
@@ -134,7 +134,7 @@ def nginx_config(ctx: click.Context, site_dir: Path, out: Path | None, overrides
     """
     from site_builder.deploy.nginx import TEMPLATE, load_cluster_settings, render_nginx_config
 
-    root = _root(ctx)
+    root = root_of(ctx)
     values: dict[str, object] = {}
     for item in overrides:
         key, sep, value = item.partition("=")

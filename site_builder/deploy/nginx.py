@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from site_builder.catalog.catalog import Catalog, as_catalog
 from site_builder.catalog.issue import ERROR
 from site_builder.errors import PzError
 
@@ -79,7 +80,7 @@ class ProxySettings:
     error_log: str | None = None
 
 
-def load_proxy_settings(root: Path, **overrides) -> ProxySettings:
+def load_proxy_settings(catalog: Catalog | Path, **overrides) -> ProxySettings:
     """Proxy settings from ``catalog.yaml`` (site URL, login URL, scopes, remote path) plus ``overrides``.
 
     ``overrides`` must name at least the local parts: ``listen``, ``site_dir``,
@@ -90,21 +91,21 @@ def load_proxy_settings(root: Path, **overrides) -> ProxySettings:
     DeployConfigError
         ``catalog.yaml`` has errors, or a value fails its check.
     """
-    from site_builder.validation.validate import load_settings
-
-    settings, issues = load_settings(root)
-    errors = [i for i in issues if i.severity == ERROR]
+    catalog = as_catalog(catalog)
+    errors = [i for i in catalog.settings_issues if i.severity == ERROR]
     if errors:
         raise DeployConfigError(errors[0].format_text() + "\n  hint: run `pz validate` and fix catalog.yaml first")
-    auth = settings["auth"]
-    remote_url = settings["dvc_remote"]["url"]
+    # The schema requires every field read here, and there are no errors.
+    settings = catalog.settings
+    auth, remote = settings.auth, settings.dvc_remote
+    assert auth is not None and remote is not None and settings.site_url and remote.url and auth.url
     base = {
-        "site_url": settings["site_url"],
-        "remote_path": urlsplit(remote_url).path.rstrip("/") or "/dvc",
-        "login_url": auth.get("login_url") or auth["url"].rstrip("/") + "/login",
-        "read_scope": auth["read_scope"],
-        "write_scope": auth["write_scope"],
-        "hsts": settings["site_url"].startswith("https://"),
+        "site_url": settings.site_url,
+        "remote_path": urlsplit(remote.url).path.rstrip("/") or "/dvc",
+        "login_url": auth.login_url or auth.url.rstrip("/") + "/login",
+        "read_scope": auth.read_scope,
+        "write_scope": auth.write_scope,
+        "hsts": settings.site_url.startswith("https://"),
     }
     return check_proxy_settings(ProxySettings(**{**base, **overrides}))
 
@@ -124,9 +125,9 @@ CLUSTER_DEFAULTS = {
 }
 
 
-def load_cluster_settings(root: Path, built_site: Path, **overrides) -> ProxySettings:
+def load_cluster_settings(catalog: Catalog | Path, built_site: Path, **overrides) -> ProxySettings:
     """Settings of the in-cluster nginx, with the CSP computed from the site built at ``built_site``."""
-    return load_proxy_settings(root, **{**CLUSTER_DEFAULTS, "csp": build_csp(built_site), **overrides})
+    return load_proxy_settings(catalog, **{**CLUSTER_DEFAULTS, "csp": build_csp(built_site), **overrides})
 
 
 def check_proxy_settings(s: ProxySettings) -> ProxySettings:

@@ -39,8 +39,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from site_builder.catalog.catalog import load_catalog
 from site_builder.catalog.issue import ERROR, WARNING, Issue
-from site_builder.catalog.rules import CatalogContext, check_cycles, check_references
+from site_builder.catalog.rules import check_cycles, check_references
 from site_builder.catalog.source import (
     CATALOG_FILE,
     PRODUCT_FILE,
@@ -468,10 +469,7 @@ def referrer_issues(root: Path, pids: list[str]) -> list[Issue]:
             hits.append(read_product(root, folder))
     if not hits:
         return []
-    from site_builder.validation.validate import load_settings
-
-    settings, _ = load_settings(root)
-    releases = settings.get("releases") if isinstance(settings.get("releases"), list) else []
+    catalog = load_catalog(root)
     types: dict[str, str | None] = dict.fromkeys(folders)
     for source in hits:
         data = source.data
@@ -481,8 +479,7 @@ def referrer_issues(root: Path, pids: list[str]) -> list[Issue]:
         for ref in refs:
             if isinstance(ref, str) and ref in types and types[ref] is None:
                 types[ref] = read_product(root, ref).data.get("product_type")
-    ctx = CatalogContext(tuple(r["name"] for r in releases if isinstance(r, dict) and isinstance(r.get("name"), str)),
-                         types)
+    ctx = catalog.context(types)
     issues = []
     for source in hits:
         issues += [i for i in check_references(source, ctx) if i.rule != "ref.release"]

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from site_builder.catalog.catalog import Catalog, as_catalog
 from site_builder.catalog.model import PRODUCT_TYPES
 from site_builder.catalog.schema import SCHEMA_DIR
-from site_builder.catalog.source import PRODUCTS_DIR, iter_product_folders, paused_gc, read_product
+from site_builder.catalog.settings import CatalogSettings, RemoteSettings
+from site_builder.catalog.source import PRODUCTS_DIR, paused_gc, read_product
 from site_builder.errors import DataFileError, PzError
 from site_builder.tables.summary import SUMMARY_FILE, read_summary
 from site_builder.validation.data import read_pointer
-from site_builder.validation.validate import load_settings
 
 __all__ = ["API_VERSION", "NOW", "ApiBuildError", "ProductRecord", "build_api", "collect_records",
            "product_entry", "read_history", "read_history_update", "read_record_parts", "remote_url",
@@ -90,8 +91,8 @@ class ProductRecord:
         return entry if isinstance(entry, dict) else None
 
 
-def collect_records(root: Path) -> list[ProductRecord]:
-    """Read every product of the catalogue at ``root`` once, sorted by id.
+def collect_records(catalog: Catalog | Path) -> list[ProductRecord]:
+    """Read every product of the catalogue once, sorted by id.
 
     Raises
     ------
@@ -99,13 +100,12 @@ def collect_records(root: Path) -> list[ProductRecord]:
         A product.yaml, summary.json or ``.dvc`` pointer cannot be read (every problem is
         listed, one GNU-style line each).
     """
-    root = root.resolve()
-    settings, _ = load_settings(root)  # `pz validate` reports the issues; use what is readable
-    remote = remote_url(settings)
+    catalog = as_catalog(catalog)
+    root, remote = catalog.root, catalog.settings.remote_url  # `pz validate` reports bad settings
     problems, read = [], []
     with ThreadPoolExecutor(1) as git, paused_gc():  # git log runs while the files are read
         history = git.submit(read_history, root)
-        for folder in iter_product_folders(root):
+        for folder in catalog.folders:
             try:
                 read.append((folder, *read_record_parts(root, folder, remote)))
             except ApiBuildError as err:
@@ -145,9 +145,9 @@ def read_record_parts(root: Path, folder: str, remote: str | None
     return source.data, summary, files
 
 
-def remote_url(settings: dict[str, Any]) -> str | None:
+def remote_url(settings: CatalogSettings) -> str | None:
     """The DVC remote's URL from catalog.yaml, without a trailing slash."""
-    return str(_dict(settings.get("dvc_remote")).get("url") or "").rstrip("/") or None
+    return settings.remote_url
 
 
 def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict[str, Any]:
@@ -266,14 +266,14 @@ def _diff_path(header: str) -> str:
     return bytes(raw).decode("utf-8", "replace")[2:]
 
 
-def build_api(root: Path, out: Path, records: list[ProductRecord] | None = None, *,
+def build_api(catalog: Catalog | Path, out: Path, records: list[ProductRecord] | None = None, *,
               generated_at: str | None = NOW) -> list[Path]:
-    """Write the JSON API of the catalogue at ``root`` into ``out/api/v1/``.
+    """Write the JSON API of the catalogue into ``out/api/v1/``.
 
     Parameters
     ----------
-    root
-        Catalogue repository.
+    catalog
+        The catalogue (or its repository root).
     out
         Site output folder; ``api/v1/products/`` is left holding exactly this build's products.
     records
@@ -287,10 +287,10 @@ def build_api(root: Path, out: Path, records: list[ProductRecord] | None = None,
     list of Path
         Every file written, schemas included.
     """
-    root = root.resolve()
-    settings, _ = load_settings(root)
+    catalog = as_catalog(catalog)
+    settings = catalog.settings
     if records is None:
-        records = collect_records(root)
+        records = collect_records(catalog)
     with paused_gc():
         texts = {f"products/{r.id}.json": render_product_json(settings, r) for r in records}
     base = out / "api" / API_VERSION
@@ -306,12 +306,12 @@ def build_api(root: Path, out: Path, records: list[ProductRecord] | None = None,
                                         generated_at=generated_at)
 
 
-def render_product_json(settings: dict, record: ProductRecord) -> bytes:
+def render_product_json(settings: CatalogSettings, record: ProductRecord) -> bytes:
     """The bytes of ``products/<id>.json``."""
     return _dumps(f"products/{record.id}.json", render_product(settings, record), True)
 
 
-def write_api_listings(out: Path, settings: dict, records: list[ProductRecord], entries: list[dict], *,
+def write_api_listings(out: Path, settings: CatalogSettings, records: list[ProductRecord], entries: list[dict], *,
                        generated_at: str | None = NOW) -> list[Path]:
     """Write ``index.json``, ``products.json``, ``releases.json``, ``product-types.json`` and the schemas.
 
@@ -348,17 +348,17 @@ def _dumps(rel: str, document: Any, compact: bool) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def render_index(settings: dict, records: list[ProductRecord], generated_at: str | None) -> dict:
+def render_index(settings: CatalogSettings, records: list[ProductRecord], generated_at: str | None) -> dict:
     """``index.json``: what the catalogue is, how many products of each kind, where the rest is."""
     by_type = dict.fromkeys(PRODUCT_TYPES, 0)
     for record in records:
         kind = str(record.metadata.get("product_type"))
         by_type[kind] = by_type.get(kind, 0) + 1
-    remote = _dict(settings.get("dvc_remote"))
+    remote = settings.dvc_remote or RemoteSettings()
     index = {
-        "api_version": API_VERSION, "name": settings.get("name"), "description": settings.get("description"),
-        "site_url": settings.get("site_url"), "repository_url": settings.get("repository_url"),
-        "dvc_remote": {"name": remote.get("name"), "url": remote.get("url")},
+        "api_version": API_VERSION, "name": settings.name, "description": settings.description,
+        "site_url": settings.site_url, "repository_url": settings.repository_url,
+        "dvc_remote": {"name": remote.name, "url": remote.url},
         "generated_at": generated_at,
         "counts": {
             "products": len(records),
@@ -400,10 +400,10 @@ def product_entry(record: ProductRecord) -> dict:
     }
 
 
-def render_product(settings: dict, record: ProductRecord) -> dict:
+def render_product(settings: CatalogSettings, record: ProductRecord) -> dict:
     """``products/<id>.json``: the metadata as given, files, summary, lineage, history, how to get it."""
     page, json_path = f"/products/{quote(record.id)}/", f"{API_PATH}/products/{quote(record.id)}.json"
-    site = str(settings.get("site_url") or "").rstrip("/")
+    site = str(settings.site_url or "").rstrip("/")
     return {
         "api_version": API_VERSION, "id": record.id, "metadata": record.metadata, "files": record.files,
         "summary": record.summary, "outputs": record.outputs, "history": record.history,
@@ -415,7 +415,7 @@ def render_product(settings: dict, record: ProductRecord) -> dict:
     }
 
 
-def _citation(settings: dict, record: ProductRecord, page: str) -> str:
+def _citation(settings: CatalogSettings, record: ProductRecord, page: str) -> str:
     d = record.metadata
     if isinstance(d.get("citation"), str) and d["citation"].strip():
         return d["citation"]
@@ -423,12 +423,12 @@ def _citation(settings: dict, record: ProductRecord, page: str) -> str:
     who = owner.get("name") or owner.get("github") or "unknown"
     year = str(d.get("created") or "")[:4] or "n.d."
     doi = f", doi:{d['doi']}" if d.get("doi") else ""
-    return f"{who} ({year}), {d.get('title') or record.id}, {settings.get('name') or 'PZ Server'}, {page}{doi}"
+    return f"{who} ({year}), {d.get('title') or record.id}, {settings.name or 'PZ Server'}, {page}{doi}"
 
 
-def render_get(settings: dict, record: ProductRecord) -> dict:
+def render_get(settings: CatalogSettings, record: ProductRecord) -> dict:
     """Ready-to-copy commands for the main file (shell-quoted: file names are untrusted)."""
-    main, repo = record.main_file, settings.get("repository_url")
+    main, repo = record.main_file, settings.repository_url
     path = f"{PRODUCTS_DIR}/{record.id}/{main['path']}" if main else None
     get = f"dvc get {shlex.quote(str(repo))} {shlex.quote(path)}" if path and repo else None
     token = ' --remote-config auth=custom custom_auth_header=Authorization password="Bearer $ACCESS_TOKEN"'
@@ -440,14 +440,13 @@ def render_get(settings: dict, record: ProductRecord) -> dict:
     }
 
 
-def render_releases(settings: dict, records: list[ProductRecord]) -> dict:
+def render_releases(settings: CatalogSettings, records: list[ProductRecord]) -> dict:
     """``releases.json``: the releases of catalog.yaml with their product counts."""
     counts = Counter(r.metadata.get("release") for r in records)
     official = Counter(r.metadata.get("release") for r in records if r.metadata.get("official") is True)
-    releases = [{"name": r.get("name"), "display_name": r.get("display_name") or r.get("name"),
-                 "description": r.get("description"), "products": counts[r.get("name")],
-                 "official": official[r.get("name")]}
-                for r in _list(settings.get("releases")) if isinstance(r, dict)]
+    releases = [{"name": r.name, "display_name": r.display_name or r.name, "description": r.description,
+                 "products": counts[r.name], "official": official[r.name]}
+                for r in settings.releases]
     return {"api_version": API_VERSION, "releases": releases}
 
 

@@ -33,7 +33,9 @@ from typing import Any
 
 import yaml
 
-from site_builder.catalog.source import CATALOG_FILE, read_document
+from site_builder.catalog.catalog import Catalog, as_catalog
+from site_builder.catalog.settings import CatalogSettings
+from site_builder.catalog.source import CATALOG_FILE
 from site_builder.errors import PzError
 from site_builder.site.api import NOW, ProductRecord, write_api_listings
 from site_builder.site.incremental import ProductBuild
@@ -77,14 +79,15 @@ class BuildResult:
     seconds: float = 0.0
 
 
-def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = True,
+def build_site(catalog: Catalog | Path, out: Path, *, strict: bool = False, cache: bool = True,
                workers: int | None = None, generated_at: str | None = NOW) -> BuildResult:
-    """Build the static site and JSON API of the catalogue at ``root`` into ``out``.
+    """Build the static site and JSON API of the catalogue into ``out``.
 
     Parameters
     ----------
-    root
-        Catalogue repository (holds ``catalog.yaml``, ``mkdocs.yml``, ``products/``).
+    catalog
+        The catalogue (or its repository root, which holds ``catalog.yaml``, ``mkdocs.yml``,
+        ``products/``).
     out
         Output folder; its previous content is replaced (only once the new one is complete).
     strict
@@ -108,10 +111,11 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
         (strict) a link is broken.
     """
     started = time.perf_counter()
-    root, out = root.resolve(), out.resolve()
+    catalog = as_catalog(catalog)
+    root, out, settings = catalog.root, out.resolve(), catalog.settings
     _check_out(root, out)
-    catalog, problems = _read_settings(root)
-    with ProductBuild(root, catalog, use_cache=cache, workers=workers) as products:
+    problems = _settings_problems(catalog)
+    with ProductBuild(root, settings, use_cache=cache, workers=workers) as products:
         problems += products.read()
         if problems:
             raise SiteBuildError("\n".join([*problems, "  hint: run `pz validate` for details"]))
@@ -119,12 +123,12 @@ def build_site(root: Path, out: Path, *, strict: bool = False, cache: bool = Tru
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            handwritten, warnings, shell_html = _build_pages(root, staging, catalog, lites, strict)
+            handwritten, warnings, shell_html = _build_pages(root, staging, settings, lites, strict)
             shell = load_shell(shell_html)
             previous = out if (out / "index.html").is_file() else None
             products.write(staging, previous, shell, hashlib.sha256(shell_html.encode()).hexdigest())
             entries = [products.states[r.id].entry for r in lites]
-            written = write_api_listings(staging, catalog, lites, entries, generated_at=generated_at)
+            written = write_api_listings(staging, settings, lites, entries, generated_at=generated_at)
             with products.adopt(staging):  # undone if the link check or the swap fails
                 if strict and (broken := check_links(staging)):
                     raise SiteBuildError("\n".join([*(str(b) for b in broken[:50]),
@@ -147,20 +151,19 @@ def _check_out(root: Path, out: Path) -> None:
                              "site; choose another one or empty it")
 
 
-def _read_settings(root: Path) -> tuple[dict[str, Any], list[str]]:
+def _settings_problems(catalog: Catalog) -> list[str]:
     problems: list[str] = []
-    doc, error = read_document(root / CATALOG_FILE)
-    if error is not None:
-        problems.append(f"{CATALOG_FILE}:{error.line or 1}: error: {error.message}")
-    catalog = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    if (unreadable := catalog.settings_unreadable) is not None:
+        problems.append(f"{CATALOG_FILE}:{unreadable.line or 1}: error: {unreadable.message}")
+    root = catalog.root
     if not (root / MKDOCS_FILE).is_file():
         problems.append(f"{MKDOCS_FILE}:1: error: missing site configuration; restore {MKDOCS_FILE}")
     if (root / DOCS_DIR / "index.md").exists():
         problems.append(f"{DOCS_DIR}/index.md:1: error: the landing page is generated; remove this file")
-    return catalog, problems
+    return problems
 
 
-def _build_pages(root: Path, site_dir: Path, catalog: dict[str, Any], lites: list[ProductRecord],
+def _build_pages(root: Path, site_dir: Path, catalog: CatalogSettings, lites: list[ProductRecord],
                  strict: bool) -> tuple[int, tuple[str, ...], str]:
     """mkdocs-material: hand-written and generated pages and the product page shell.
 
@@ -254,14 +257,14 @@ def _swap(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _render_index(catalog: dict[str, Any], products: list[ProductRecord]) -> str:
+def _render_index(catalog: CatalogSettings, products: list[ProductRecord]) -> str:
     """Markdown of the landing page: what this is, the notice, and cards to the parts of the site."""
     official = sum(1 for p in products if p.metadata.get("official") is True)
     validation = sum(1 for p in products if p.metadata.get("product_type") == "validation_results")
     def card(title: str, href: str, text: str) -> list[str]:
         return [f'-   <a href="{href}"><strong>{title}</strong></a>', "", "    ---", "", f"    {text}", ""]
     lines = [
-        f"# {_md(catalog.get('name') or 'PZ Server')}", "", _md(catalog.get("description")), "",
+        f"# {_md(catalog.name or 'PZ Server')}", "", _md(catalog.description), "",
         '!!! warning "Not validated unless official"', f"    {NOTICE}", "",
         '<div class="grid cards pz-cards" markdown>', "",
         *card("Official products", "official/",

@@ -26,10 +26,11 @@ import traceback
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from site_builder.catalog.settings import CatalogSettings
 from site_builder.catalog.source import PRODUCTS_DIR, iter_product_folders, paused_gc
 from site_builder.site.api import (
     API_VERSION,
@@ -38,7 +39,6 @@ from site_builder.site.api import (
     product_entry,
     read_history_update,
     read_record_parts,
-    remote_url,
     render_product_json,
 )
 from site_builder.site.productpage import render_product_page
@@ -86,7 +86,7 @@ class ProductBuild:
     """Reads and renders the products of one build (see the module docstring)."""
 
     root: Path
-    settings: dict[str, Any]
+    settings: CatalogSettings
     use_cache: bool = True
     workers: int | None = None
     states: dict[str, ProductState] = field(default_factory=dict)
@@ -137,7 +137,7 @@ class ProductBuild:
         for folder in sorted(self.states):
             for parent in self.states[folder].derived_from:
                 outputs.setdefault(parent, []).append(folder)
-        common = _hash((CACHE_VERSION, _CODE, self.settings, shell_key))
+        common = _hash((CACHE_VERSION, _CODE, asdict(self.settings), shell_key))
         reuse = (previous is not None and common == self._cache.get("common")
                  and _read_build_id(previous) == self._cache.get("build_id")
                  and (previous / PRODUCTS_DIR).is_dir() and (previous / API_PRODUCTS).is_dir())
@@ -302,8 +302,8 @@ class ProductBuild:
 class _Reader:
     """The products one process read, and how it reads and renders them."""
 
-    def __init__(self, root: Path, settings: dict[str, Any]) -> None:
-        self.root, self.settings, self.remote = root, settings, remote_url(settings)
+    def __init__(self, root: Path, settings: CatalogSettings) -> None:
+        self.root, self.settings, self.remote = root, settings, settings.remote_url
         self.read: dict[str, _Read] = {}
 
     def do(self, action: str, items: list, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -353,7 +353,7 @@ class _Reader:
         return folder, product_entry(record)
 
 
-def _serve(conn: Any, root: Path, settings: dict[str, Any]) -> None:
+def _serve(conn: Any, root: Path, settings: CatalogSettings) -> None:
     """A worker process: run the requests of :class:`ProductBuild` until told to stop."""
     import gc
 

@@ -29,6 +29,7 @@ from site_builder.catalog.model import (
     UNIQUE_ROLES,
 )
 from site_builder.catalog.schema import load_schema
+from site_builder.catalog.settings import CatalogSettings
 from site_builder.site.api import ProductRecord
 from site_builder.site.productpage import find_owner_login, find_release_name, md, release_names
 
@@ -45,13 +46,13 @@ NAV_PAGES = (
 NOT_IN_NAV = "/releases/*/\n/types/*/\n/owners/*/\n"
 
 
-def render_site_pages(catalog: dict[str, Any], records: list[ProductRecord]) -> dict[str, str]:
+def render_site_pages(catalog: CatalogSettings, records: list[ProductRecord]) -> dict[str, str]:
     """Markdown of every page of this module, by path relative to ``docs/``.
 
     Parameters
     ----------
     catalog
-        The content of ``catalog.yaml`` (releases).
+        The settings of ``catalog.yaml`` (releases).
     records
         The products, as read by :func:`site_builder.site.api.collect_records`.
     """
@@ -180,19 +181,19 @@ def _rules() -> list[str]:
 
 # -- releases, product types, owners ----------------------------------------------------------
 
-def _release_pages(catalog: dict[str, Any], records: list[ProductRecord]) -> dict[str, str]:
+def _release_pages(catalog: CatalogSettings, records: list[ProductRecord]) -> dict[str, str]:
     releases = release_names(catalog)
     counts = Counter(find_release_name(catalog, r.metadata) for r in records)
     pages = {}
     rows = []
     for name, release in releases.items():
-        display = str(release.get("display_name") or name)
+        display = release.label
         pages[f"releases/{name}/index.md"] = "\n".join([
-            *_front(display), f"# {md(display)}", "", md(release.get("description") or ""), "",
+            *_front(display), f"# {md(display)}", "", md(release.description or ""), "",
             f"Release name: `{name}`. {_count(counts[name])} in this release.", "",
             *_container(f"release={name}"), "[All releases](../index.md)", ""])
         rows.append(_row(f"[{md(display)}]({quote(name)}/index.md)", _code(name),
-                         md(release.get("description")), str(counts[name])))
+                         md(release.description), str(counts[name])))
     return {"releases/index.md": _index_page(
         "Releases", "Data releases that products may refer to with `release:` (listed in `catalog.yaml`). "
         f"{_count(sum(counts[n] for n in releases))} belong to a release.",

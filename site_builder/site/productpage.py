@@ -27,6 +27,7 @@ import markdown
 
 from site_builder.catalog.model import PRODUCT_TYPES
 from site_builder.catalog.schema import load_schema
+from site_builder.catalog.settings import CatalogSettings, Release
 from site_builder.site.api import ProductRecord, render_get
 from site_builder.site.plot import (
     render_lineage,
@@ -72,7 +73,7 @@ class ProductPage:
     sections: tuple[str, ...]  #: anchors of the sections present, in order
 
 
-def render_product_page(record: ProductRecord, settings: dict[str, Any], *,
+def render_product_page(record: ProductRecord, settings: CatalogSettings, *,
                         description: str | None = None, known: Container[str] | None = None) -> ProductPage:
     """The article of the page of one product, as safe HTML.
 
@@ -163,15 +164,13 @@ def type_name(data: dict[str, Any]) -> str:
     return ptype.display_name if ptype else str(data.get("product_type") or "")
 
 
-def release_name(settings: dict[str, Any], data: dict[str, Any]) -> str:
+def release_name(settings: CatalogSettings, data: dict[str, Any]) -> str:
     """Display name of the product's release (the raw value if unknown)."""
-    for release in _list(settings.get("releases")):
-        if isinstance(release, dict) and release.get("name") == data.get("release"):
-            return str(release.get("display_name") or release["name"])
-    return str(data.get("release") or "")
+    release = settings.find_release(data.get("release"))
+    return release.label if release else str(data.get("release") or "")
 
 
-def find_release_name(catalog: dict[str, Any], data: dict[str, Any]) -> str | None:
+def find_release_name(catalog: CatalogSettings, data: dict[str, Any]) -> str | None:
     """The product's release when it has a page (listed in catalog.yaml), else None."""
     release = data.get("release")
     return release if isinstance(release, str) and release in release_names(catalog) else None
@@ -184,10 +183,9 @@ def find_owner_login(data: dict[str, Any]) -> str | None:
     return login if isinstance(login, str) and _LOGIN.match(login) else None
 
 
-def release_names(catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def release_names(catalog: CatalogSettings) -> dict[str, Release]:
     """The releases of ``catalog.yaml`` that have a page, by name (only well-formed names)."""
-    return {r["name"]: r for r in _list(catalog.get("releases"))
-            if isinstance(r, dict) and isinstance(r.get("name"), str) and _RELEASE.match(r["name"])}
+    return {r.name: r for r in catalog.releases if r.name is not None and _RELEASE.match(r.name)}
 
 
 def human_size(size: Any) -> str:
@@ -242,7 +240,7 @@ def _table(header: tuple[str, ...] | None, rows: list[tuple[str, ...]], cls: str
     return f"<table{attr}>{head}<tbody>{body}</tbody></table>"
 
 
-def _key_facts(record: ProductRecord, settings: dict[str, Any]) -> str:
+def _key_facts(record: ProductRecord, settings: CatalogSettings) -> str:
     d, main, stats = record.metadata, record.main_file, record.main_summary
     owner = _dict(d.get("owner"))
     login = str(owner.get("github") or "")
@@ -311,13 +309,13 @@ def _main_path(record: ProductRecord) -> str | None:
     return f"products/{record.id}/{main['path']}" if main else None
 
 
-def _dvc_get(record: ProductRecord, settings: dict[str, Any]) -> str | None:
+def _dvc_get(record: ProductRecord, settings: CatalogSettings) -> str | None:
     path = _main_path(record)
-    repo = str(settings.get("repository_url") or "<repository URL>")
+    repo = str(settings.repository_url or "<repository URL>")
     return f"dvc get {shlex.quote(repo)} {shlex.quote(path)}" if path else None
 
 
-def _get_the_data(record: ProductRecord, settings: dict[str, Any]) -> str:
+def _get_the_data(record: ProductRecord, settings: CatalogSettings) -> str:
     get, path = _dvc_get(record, settings), _main_path(record)
     if get is None or path is None:
         return ""
@@ -348,7 +346,7 @@ def _provenance(record: ProductRecord, known: Container[str] | None) -> str:
     return (f'<div class="pz-plot pz-lineage">{graph}</div>' if graph else "") + _table(None, rows)
 
 
-def _history(record: ProductRecord, settings: dict[str, Any]) -> str:
+def _history(record: ProductRecord, settings: CatalogSettings) -> str:
     main, get = record.main_file, _dvc_get(record, settings)
     if not record.history:
         return "<p>No history: the catalogue was built outside its git repository.</p>"

@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from site_builder.errors import DataFileError
 from site_builder.tables import fits as fitsreader
 from site_builder.tables import hdf5 as hdf5reader
 from site_builder.tables import text as textreader
-from site_builder.errors import DataFileError
 from site_builder.tables.info import ColumnInfo, TableInfo, column_info, finish, label_list
 
 if TYPE_CHECKING:

@@ -17,26 +17,23 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from site_builder.catalog.issue import ERROR, Issue, field_name
+from site_builder.catalog.catalog import Catalog, as_catalog
+from site_builder.catalog.issue import ERROR, Issue
 from site_builder.catalog.rules import (
     REFERENCE_FIELDS,
-    CatalogContext,
     check_cycles,
     check_product,
     check_references,
 )
-from site_builder.catalog.schema import SchemaChecker, did_you_mean
+from site_builder.catalog.schema import SchemaChecker
+from site_builder.catalog.settings import document_issues
 from site_builder.catalog.source import (
-    CATALOG_FILE,
     ProductSource,
-    iter_product_folders,
     paused_gc,
-    read_document,
     read_product,
     read_product_at,
 )
 from site_builder.catalog.yamlio import YamlDocument
-from site_builder.errors import ProductNotFoundError
 from site_builder.validation.summaries import check_summary
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -53,35 +50,6 @@ class Report:
 
     def ok(self, strict: bool = False) -> bool:
         return not any(i.severity == ERROR or strict for i in self.issues)
-
-
-def _document_issues(doc: YamlDocument | None, error: str | None, line: int | None, hint: str | None,
-                     relpath: str, product: str | None) -> list[Issue]:
-    issues = []
-    if doc is None:
-        issues.append(Issue(relpath, line, ERROR, error or "cannot read file", None, hint, product, "yaml"))
-        return issues
-    for path, dup_line in doc.duplicates:
-        first = doc.lines.get(path)
-        issues.append(Issue(relpath, dup_line, ERROR, f"duplicate key {path[-1]!r}", field_name(path),
-                            "remove one of them; YAML would silently keep only the last"
-                            + (f" (the other is on line {first})" if first and first != dup_line else ""),
-                            product, "yaml.duplicate"))
-    if not isinstance(doc.data, dict):
-        issues.append(Issue(relpath, doc.line_of(()), ERROR, "the file must hold a mapping of fields", None,
-                            "start with 'id: <product-id>' on the first line", product, "yaml"))
-    return issues
-
-
-def load_settings(root: Path) -> tuple[dict, list[Issue]]:
-    """Read and check ``catalog.yaml``; returns its content (possibly empty) and the problems."""
-    doc, error = read_document(root / CATALOG_FILE)
-    issues = _document_issues(doc, error and error.message, error and error.line, error and error.hint,
-                              CATALOG_FILE, None)
-    if doc is None or not isinstance(doc.data, dict):
-        return {}, issues
-    issues += SchemaChecker.named("catalog").check(doc, CATALOG_FILE)
-    return doc.data, issues
 
 
 def _slim(source: ProductSource) -> ProductSource:
@@ -106,7 +74,7 @@ def _check_one(folder: str, *, root: Path, wanted: frozenset[str] | None, data: 
 def _check_source(source: ProductSource, root: Path, data: bool, trusted_summary: dict | None = None
                   ) -> list[Issue]:
     folder = source.folder
-    issues = _document_issues(source.doc, source.error, source.error_line, source.error_hint,
+    issues = document_issues(source.doc, source.error, source.error_line, source.error_hint,
                               source.relpath, folder)
     if source.doc is not None and isinstance(source.doc.data, dict):
         issues += SchemaChecker.named("product").check(source.doc, source.relpath, folder)
@@ -134,19 +102,19 @@ def _results(folders: list[str], check: Callable, jobs: int) -> Iterator[tuple[P
 
 
 def validate_catalog(
-    root: Path,
+    catalog: Catalog | Path,
     ids: Iterable[str] | None = None,
     *,
     data: bool = True,
     jobs: int | None = None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> Report:
-    """Check the catalogue under ``root``.
+    """Check the catalogue: its settings, every product, and the references between them.
 
     Parameters
     ----------
-    root
-        Repository root (holds ``catalog.yaml`` and ``products/``).
+    catalog
+        The catalogue (or its repository root, which holds ``catalog.yaml`` and ``products/``).
     ids
         Only check these products (references are still resolved against all
         products). None checks everything.
@@ -162,15 +130,12 @@ def validate_catalog(
     ProductNotFoundError
         One of ``ids`` is not a product folder.
     """
-    settings, issues = load_settings(root)
-    folders = iter_product_folders(root)
+    catalog = as_catalog(catalog)
+    root, folders, issues = catalog.root, list(catalog.folders), list(catalog.settings_issues)
     wanted = None
     if ids is not None:
         wanted = frozenset(ids)
-        known = set(folders)
-        for pid in sorted(wanted - known):
-            hint = did_you_mean(pid, folders)
-            raise ProductNotFoundError(f"no product {pid!r} in products/" + (f"; {hint}" if hint else ""))
+        catalog.check_ids(wanted)
     check = partial(_check_one, root=root, wanted=wanted, data=data)
     slims: list[ProductSource] = []
     with paused_gc():
@@ -178,11 +143,7 @@ def validate_catalog(
         for slim, product_issues in progress(results, len(folders)) if progress else results:
             slims.append(slim)
             issues += product_issues
-    releases = settings.get("releases") if isinstance(settings.get("releases"), list) else []
-    ctx = CatalogContext(
-        releases=tuple(r["name"] for r in releases if isinstance(r, dict) and isinstance(r.get("name"), str)),
-        types={s.folder: s.data.get("product_type") for s in slims},
-    )
+    ctx = catalog.context({s.folder: s.data.get("product_type") for s in slims})
     checked = [s for s in slims if wanted is None or s.folder in wanted]
     for slim in checked:
         issues += check_references(slim, ctx)
@@ -209,7 +170,7 @@ def _check_ids(sources: list[ProductSource], wanted: frozenset[str] | None) -> l
     return issues
 
 
-def validate_product_folder(root: Path, staged: Path, pid: str, *, data: bool = True,
+def validate_product_folder(catalog: Catalog | Path, staged: Path, pid: str, *, data: bool = True,
                             trusted_summary: bool = False) -> Report:
     """Check a product prepared outside ``products/`` as if it were ``products/<pid>/``.
 
@@ -218,28 +179,21 @@ def validate_product_folder(root: Path, staged: Path, pid: str, *, data: bool = 
     ``trusted_summary``: the staged summary.json was computed by the caller
     from the staged data in this process, so value ranges may be taken from it.
     """
-    settings, _ = load_settings(root)
+    catalog = as_catalog(catalog)
     source = read_product_at(staged / "product.yaml", pid)
     summary = None
     if trusted_summary:
         from site_builder.tables.summary import read_summary
 
         summary = read_summary(staged)
-    issues = _check_source(source, root, data, summary)
+    issues = _check_source(source, catalog.root, data, summary)
     slim = _slim(source)
-    folders = [f for f in iter_product_folders(root) if f != pid]
     wanted_refs = {v for k in ("validation_set", "superseded_by") if isinstance(v := slim.data.get(k), str)}
     prov = slim.data.get("provenance")
     if isinstance(prov, dict) and isinstance(prov.get("derived_from"), list):
         wanted_refs |= {p for p in prov["derived_from"] if isinstance(p, str)}
-    known = set(folders)
-    types = {f: None for f in folders}
-    types.update({ref: read_product(root, ref).data.get("product_type") for ref in wanted_refs if ref in known})
+    types: dict[str, object] = {f: None for f in catalog.folders if f != pid}
+    types.update({ref: catalog.get_product(ref).data.get("product_type") for ref in wanted_refs if ref in types})
     types[pid] = slim.data.get("product_type")
-    releases = settings.get("releases") if isinstance(settings.get("releases"), list) else []
-    ctx = CatalogContext(
-        releases=tuple(r["name"] for r in releases if isinstance(r, dict) and isinstance(r.get("name"), str)),
-        types=types,
-    )
-    issues += check_references(slim, ctx)
+    issues += check_references(slim, catalog.context(types))
     return Report(tuple(issues), 1)
