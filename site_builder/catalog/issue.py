@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
@@ -100,3 +101,27 @@ def count_summary(issues: Sequence[Issue], checked: int, strict: bool = False) -
 def render_json(issues: Sequence[Issue], checked: int, ok: bool) -> str:
     """``{"ok": ..., "checked": n, "issues": [...]}``."""
     return json.dumps({"ok": ok, "checked": checked, "issues": [asdict(i) for i in issues]}, indent=2)
+
+
+class Reporter:
+    """Collects the Issues of one product file, locating each field by its YAML line.
+
+    ``source`` is a :class:`site_builder.catalog.source.ProductSource` (its ``doc``,
+    ``relpath`` and ``folder`` are used).
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.issues: list[Issue] = []
+
+    def add(self, path: tuple, message: str, hint: str | None = None, *, rule: str, severity: str = ERROR) -> None:
+        """A problem of the field at ``path`` of product.yaml."""
+        doc = self.source.doc
+        line = doc.line_of(path) if doc else None
+        self.issues.append(
+            Issue(self.source.relpath, line, severity, message, field_name(path) or None, hint, self.source.folder, rule)
+        )
+
+    def add_file(self, file: str, line: int | None, message: str, hint: str | None, *, rule: str) -> None:
+        """A problem located in another file than product.yaml (e.g. a .dvc pointer)."""
+        self.issues.append(Issue(file, line, ERROR, message, None, hint, self.source.folder, rule))

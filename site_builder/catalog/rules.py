@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from site_builder.catalog.issue import ERROR, WARNING, Issue, field_name
+from site_builder.catalog.issue import ERROR, WARNING, Issue, Reporter
 from site_builder.catalog.model import PRODUCT_TYPES, ROLE_UCD_PREFIXES, ROLE_UCDS, UNIQUE_ROLES
 from site_builder.catalog.schema import did_you_mean
 from site_builder.catalog.source import ProductSource
@@ -33,20 +33,6 @@ class CatalogContext:
     types: dict[str, str | None]  # product id -> product_type, for every product
 
 
-class _Reporter:
-    """Collects Issues for one product file, locating fields by their YAML line."""
-
-    def __init__(self, source: ProductSource) -> None:
-        self.source = source
-        self.issues: list[Issue] = []
-
-    def add(self, path: tuple, message: str, hint: str | None = None, *, rule: str, severity: str = ERROR) -> None:
-        line = self.source.doc.line_of(path) if self.source.doc else None
-        self.issues.append(
-            Issue(self.source.relpath, line, severity, message, field_name(path) or None, hint, self.source.folder, rule)
-        )
-
-
 def _list_of_dicts(value: Any) -> list[tuple[int, dict]]:
     if not isinstance(value, list):
         return []
@@ -59,7 +45,7 @@ REFERENCE_FIELDS = ("id", "product_type", "release", "validation_set", "supersed
 
 def check_product(source: ProductSource) -> list[Issue]:
     """Every rule of one product that needs neither its data nor other products."""
-    rep = _Reporter(source)
+    rep = Reporter(source)
     data = source.data
     _check_identity(rep, data)
     _check_type_rules(rep, data)
@@ -74,7 +60,7 @@ def check_product(source: ProductSource) -> list[Issue]:
     return rep.issues
 
 
-def _check_identity(rep: _Reporter, data: dict) -> None:
+def _check_identity(rep: Reporter, data: dict) -> None:
     pid = data.get("id")
     folder = rep.source.folder
     if isinstance(pid, str) and pid != folder:
@@ -83,7 +69,7 @@ def _check_identity(rep: _Reporter, data: dict) -> None:
                 rule="id.folder")
 
 
-def _check_type_rules(rep: _Reporter, data: dict) -> None:
+def _check_type_rules(rep: Reporter, data: dict) -> None:
     ptype = PRODUCT_TYPES.get(data.get("product_type"))  # type: ignore[arg-type]
     if ptype is None:
         return  # unknown or missing type: reported by the schema
@@ -123,12 +109,12 @@ def _check_type_rules(rep: _Reporter, data: dict) -> None:
 
 def check_references(source: ProductSource, ctx: CatalogContext) -> list[Issue]:
     """References to releases and other products resolve (reads only REFERENCE_FIELDS)."""
-    rep = _Reporter(source)
+    rep = Reporter(source)
     _check_references(rep, source.data, ctx)
     return rep.issues
 
 
-def _check_references(rep: _Reporter, data: dict, ctx: CatalogContext) -> None:
+def _check_references(rep: Reporter, data: dict, ctx: CatalogContext) -> None:
     release = data.get("release")
     if isinstance(release, str) and release not in ctx.releases:
         hint = did_you_mean(release, list(ctx.releases)) or f"releases in catalog.yaml: {', '.join(ctx.releases)}"
@@ -198,7 +184,7 @@ def resolve_inside(folder: Path, text: str) -> Path | None:
     return target if real == base or base in real.parents else None
 
 
-def _check_files(rep: _Reporter, data: dict) -> None:
+def _check_files(rep: Reporter, data: dict) -> None:
     files = _list_of_dicts(data.get("files"))
     mains = [i for i, f in files if f.get("role") == "main"]
     if files and len(mains) != 1:
@@ -236,7 +222,7 @@ def _iter_columns(data: dict) -> Iterator[tuple[int, dict]]:
     return iter(_list_of_dicts(data.get("columns")))
 
 
-def _check_columns(rep: _Reporter, data: dict) -> None:
+def _check_columns(rep: Reporter, data: dict) -> None:
     names: dict[str, int] = {}
     roles: dict[str, int] = {}
     for i, col in _iter_columns(data):
@@ -262,12 +248,12 @@ def _check_columns(rep: _Reporter, data: dict) -> None:
                 rep.add(("columns", i, "ucd"), bad[0], hint, rule="columns.ucd")
             elif role in ROLE_UCD_PREFIXES:
                 first = ucd.split(";")[0].strip().lower()
-                if not first.startswith(ROLE_UCD_PREFIXES[role]):
+                if not first.startswith(tuple(p.lower() for p in ROLE_UCD_PREFIXES[role])):  # UCDs ignore case
                     rep.add(("columns", i, "ucd"), f"UCD {ucd!r} does not fit role {role!r}",
                             f"use {ROLE_UCDS[role]!r}", rule="columns.ucd_role", severity=WARNING)
 
 
-def _check_description(rep: _Reporter, data: dict) -> None:
+def _check_description(rep: Reporter, data: dict) -> None:
     desc_file = data.get("description_file")
     if data.get("description") and desc_file:
         rep.add(("description_file",), "give either 'description' or 'description_file', not both", None,

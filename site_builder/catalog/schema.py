@@ -22,6 +22,13 @@ import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 
 from site_builder.catalog.issue import ERROR, Issue, field_name
+from site_builder.catalog.model import (
+    COLUMN_ROLES,
+    FILE_FORMATS,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    PRODUCT_TYPES,
+)
 from site_builder.catalog.yamlio import YamlDocument
 
 try:
@@ -69,8 +76,26 @@ def _python_type(value: Any) -> str:
 
 @cache
 def load_schema(name: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
-    """Read ``schemas/<name>.schema.json``."""
-    return json.loads((schema_dir / f"{name}.schema.json").read_text(encoding="utf-8"))
+    """Read ``schemas/<name>.schema.json``, with the domain facts filled in.
+
+    The product schema leaves the product types, column roles, file formats and the id
+    rule to :mod:`site_builder.catalog.model` (their one home); they are added here, so
+    the validator, the schema reference page and the published schema all see them.
+    """
+    schema = json.loads((schema_dir / f"{name}.schema.json").read_text(encoding="utf-8"))
+    if name == "product":
+        fill_domain_facts(schema)
+    return schema
+
+
+def fill_domain_facts(schema: dict[str, Any]) -> dict[str, Any]:
+    """Put the enums and the id pattern of :mod:`site_builder.catalog.model` into the product schema."""
+    props, defs = schema["properties"], schema["$defs"]
+    props["id"].update(pattern=ID_PATTERN, maxLength=ID_MAX_LENGTH)
+    props["product_type"]["enum"] = list(PRODUCT_TYPES)
+    defs["file"]["properties"]["format"]["enum"] = list(FILE_FORMATS)
+    defs["column"]["properties"]["role"]["enum"] = list(COLUMN_ROLES)
+    return schema
 
 
 class SchemaChecker:

@@ -14,13 +14,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from site_builder.catalog.model import PRODUCT_TYPES
+
 # A comment beside each field of a new product.yaml: what it is and what to check.
 _COMMENTS = {
     "id": "lowercase slug, equal to the folder name; stable forever",
     "title": "shown as the page title",
     "summary": "one line shown in lists and search results",
-    "product_type": "redshift_catalog | training_set | training_results | validation_results | "
-                    "photoz_estimates | object_catalog | other",
+    "product_type": " | ".join(PRODUCT_TYPES),
     "official": "true only for products of the PZ Coordination Group (admins in catalog.yaml)",
     "release": "one of the releases in catalog.yaml (none for redshift catalogues)",
     "status": "active | deprecated | retracted (`pz deprecate` / `pz retract`)",

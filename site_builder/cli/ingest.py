@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from site_builder.catalog.model import PRODUCT_TYPES
 from site_builder.cli.base import Progress, catalog_of, print_issues, reporting, root_of
 
 
@@ -37,8 +38,7 @@ def _show_proposals(proposals) -> None:
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--type", "product_type", required=True,
-              type=click.Choice(["redshift_catalog", "training_set", "training_results", "validation_results",
-                                 "photoz_estimates", "object_catalog", "other"]), help="Product type.")
+              type=click.Choice(list(PRODUCT_TYPES)), help="Product type.")
 @click.option("--title", required=True, help="Title of the product (the id is made from it unless --id).")
 @click.option("--id", "pid", help="Product id (lowercase slug); default: from the title.")
 @click.option("--release", help="Data release (one of catalog.yaml's releases).")

@@ -75,18 +75,6 @@ def add_to_cache(root: Path, src: Path, md5: str) -> Path:
     return target
 
 
-def write_pointer(folder: Path, name: str, md5: str, size: int) -> Path:
-    """Write ``<name>.dvc`` in ``folder`` and list ``/<name>`` in the folder's .gitignore."""
-    pointer = folder / f"{name}.dvc"
-    pointer.write_text(f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: {name}\n", encoding="utf-8")
-    ignore = folder / ".gitignore"
-    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
-    if f"/{name}" not in lines:
-        lines.append(f"/{name}")
-    ignore.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return pointer
-
-
 def remove_from_gitignore(folder: Path, name: str) -> None:
     """Drop ``/<name>`` from the folder's .gitignore (when a file is replaced under another name)."""
     ignore = folder / ".gitignore"

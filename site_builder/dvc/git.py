@@ -1,7 +1,9 @@
-"""The git plumbing `pz check-pr` needs: the merge base, the changed paths, file contents at a revision.
+"""The one git runner of the builder, and the plumbing built on it.
 
-Every call is one ``git`` subprocess; file contents of many revisions come
-from a single ``git cat-file --batch``.
+`pz check-pr` needs the merge base, the changed paths and file contents at a
+revision; the site needs each product's history. Every call is one ``git``
+subprocess; file contents of many revisions come from a single
+``git cat-file --batch``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
     return done.stdout
+
+
+def find_git_output(root: Path, *args: str) -> bytes | None:
+    """Output of ``git ARGS`` in ``root``, or None when it fails (not a repository, no commit,
+    git missing): for callers to which "no history" is an answer."""
+    try:
+        return git(root, *args)
+    except GitError:
+        return None
 
 
 def resolve_base(root: Path, ref: str) -> tuple[str, str]:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from site_builder.catalog.catalog import Catalog, as_catalog
-from site_builder.catalog.model import PRODUCT_TYPES, TABLE_FORMATS
+from site_builder.catalog.model import PRODUCT_TYPES, TABLE_FORMATS, is_valid_id
 from site_builder.catalog.schema import did_you_mean
 from site_builder.catalog.source import PRODUCTS_DIR
 from site_builder.catalog.yamledit import render_new_product
-from site_builder.dvc.cache import add_to_cache, copy_with_md5, write_pointer
+from site_builder.dvc.cache import add_to_cache, copy_with_md5
+from site_builder.dvc.pointer import write_pointer
 from site_builder.errors import DataFileError, UsageError
 from site_builder.ingest.proposal import (
     ColumnProposal,
@@ -44,7 +45,6 @@ from site_builder.validation.validate import validate_product_folder
 
 # Rows read to propose column roles before the user confirms (the whole file is read after).
 SAMPLE_ROWS = 200_000
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def plan_add(catalog: Catalog | Path, req: AddRequest, *, scan: bool = True,
         raise UsageError(f"{str(root)!r} is not a DVC repository (no .dvc/ folder); run `dvc init` there first")
     source = check_source_file(root, req.file, "file")
     pid = req.pid if req.pid is not None else slugify(req.title)
-    if req.pid is not None and not _SLUG.match(req.pid):
+    if req.pid is not None and not is_valid_id(req.pid):
         raise UsageError(f"--id {req.pid!r} is not a valid id; use lowercase letters, digits and single hyphens, "
                          f"e.g. {slugify(req.pid) or 'my-product'!r}")
     if not pid:
@@ -310,7 +310,7 @@ def _bring_in(plan: AddPlan, data_path: Path, size: int, progress) -> str:
     """Copy (or hard-link, with --move) the user's file into the staging folder; its md5."""
     if plan.request.move and os.stat(plan.source).st_dev == os.stat(data_path.parent).st_dev:
         os.link(plan.source, data_path)  # the original disappears only once the product is in place
-        from site_builder.validation.data import md5_of
+        from site_builder.dvc.pointer import md5_of
 
         return md5_of(data_path)
     tick = (lambda n: progress("copying", n, size)) if progress and plan.info is None else None

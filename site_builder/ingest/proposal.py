@@ -15,44 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
-from site_builder.catalog.model import ROLE_RANGES, ROLE_UCDS, UNIQUE_ROLES
+from site_builder.catalog.model import (
+    COLUMN_ROLES,
+    PRODUCT_TYPES,
+    ROLE_RANGES,
+    ROLE_UCDS,
+    UNIQUE_ROLES,
+)
+from site_builder.catalog.model import SENTINEL_CANDIDATES as _SENTINELS
 from site_builder.tables.info import ColumnInfo, TableInfo
 from site_builder.tables.reader import iter_batches
 
-# Values that photo-z tables use for "no value", by role.
-SENTINEL_CANDIDATES = (99.0, -99.0, 999.0, -999.0, -1.0)
-_ROLE_SENTINELS = {
-    "z": SENTINEL_CANDIDATES,
-    "z_err": SENTINEL_CANDIDATES,
-    "mag": (99.0, -99.0, 999.0, -999.0),
-    "mag_err": (99.0, -99.0, 999.0, -999.0, -1.0),
-    "ra": (-99.0, 999.0, -999.0),
-    "dec": (-99.0, 999.0, -999.0),
-}
-
+SENTINEL_CANDIDATES = _SENTINELS
+_ROLE_SENTINELS = {r.name: r.sentinels for r in COLUMN_ROLES.values() if r.sentinels}
 # First match wins: error and flag patterns come before the quantity they qualify.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    (role, re.compile(pattern))
-    for role, pattern in (
-        ("z_err", r"^(z_?err(or)?|err_?z|e_?z|z_?sigma|sigma_?z|zerr_\w+|z_?(spec|phot|lambda)_?e(rr)?|dz)$"),
-        ("z_flag", r"^(z_?warn(ing)?|z_?flag|flag_\w+|\w+_flag|qop|z_?q(ual(ity)?)?|z_?conf(idence)?|q_?z)$"),
-        ("id", r"^(id|obj_?id|object_?id|target_?id|source_?id|galaxy_?id|spec_?obj_?id|gal_?id|\w+_id)$"),
-        ("ra", r"^(ra|raj2000|ra_?j2000|ra_?deg|alpha(_?j2000)?|target_?ra|ra_?icrs|right_?ascension)$"),
-        ("dec", r"^(dec|decl|dej2000|de_?j2000|dec_?j2000|dec_?deg|delta(_?j2000)?|target_?dec|dec_?icrs|declination)$"),
-        ("z", r"^(z|redshift|z_?spec|spec_?z|z_?best|z_?phot|photo_?z|z_?lambda|z_?mode|z_?mean|z_?median|"
-              r"z_?true|true_?z|z_?cosmo|z_?cgal)$"),
-        ("mag_err", r"^(mag_?err\w*|\w+_mag_?err\w*|err_?mag\w*|magerr\w*|e_?mag_\w+)$"),
-        ("mag", r"^(mag|mag_\w+|\w+_mag)$"),
-        ("flux_err", r"^(\w*flux_?err\w*|err_?flux\w*)$"),
-        ("flux", r"^(\w*flux\w*)$"),
-        ("weight", r"^(w|wei|weight|weights|\w+_weight)$"),
-        ("survey", r"^(survey|source_?survey|origin)$"),
-    )
+    (r.name, re.compile(r.name_pattern))
+    for r in sorted(COLUMN_ROLES.values(), key=lambda r: r.pattern_order) if r.name_pattern
 ]
 _BAND = re.compile(r"(?:^|_)([ugrizy])(?:_|$)|^([ugrizy])(?=[a-z]*(flux|mag))")
 _BAND_UCD = {"u": "em.opt.U", "g": "em.opt.B", "r": "em.opt.R", "i": "em.opt.I", "z": "em.opt.I", "y": "em.opt.I"}
-_UNITS = {"ra": "deg", "dec": "deg", "mag": "mag", "mag_err": "mag", "z": "", "z_err": ""}
-_PHOTO_Z_TYPES = ("photoz_estimates", "validation_results", "training_results")
+_UNITS = {r.name: r.unit for r in COLUMN_ROLES.values() if r.unit is not None}
+_PHOTO_Z_TYPES = tuple(t.name for t in PRODUCT_TYPES.values() if t.photo_z)
 
 
 @dataclass

@@ -12,7 +12,8 @@ from site_builder.catalog.catalog import Catalog, as_catalog
 from site_builder.catalog.model import TABLE_FORMATS
 from site_builder.catalog.source import ProductSource
 from site_builder.catalog.yamledit import update_fields
-from site_builder.dvc.cache import add_to_cache, copy_with_md5, remove_from_gitignore, write_pointer
+from site_builder.dvc.cache import add_to_cache, copy_with_md5, remove_from_gitignore
+from site_builder.dvc.pointer import write_pointer
 from site_builder.errors import DataFileError, UsageError
 from site_builder.ingest.staging import (
     IngestError,
@@ -43,7 +44,7 @@ def update_product(catalog: Catalog | Path, pid: str, file: Path, *, progress: C
     The metadata is kept (``updated`` is set to today); the declared columns
     must all still exist in the new file. Atomic like :func:`execute_add`.
     """
-    from site_builder.validation.data import read_pointer
+    from site_builder.dvc.pointer import read_pointer
 
     catalog = as_catalog(catalog)
     root = catalog.root

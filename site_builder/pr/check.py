@@ -52,6 +52,7 @@ from site_builder.catalog.source import (
 )
 from site_builder.catalog.yamlio import YamlError, parse_yaml
 from site_builder.dvc.git import changed_paths, git, read_blobs, resolve_base
+from site_builder.dvc.pointer import find_pointer
 from site_builder.dvc.remote import (
     DENIED,
     MISSING,
@@ -144,13 +145,8 @@ def _line_of(text: str | None, path: tuple) -> int | None:
 
 def _pointer_md5(text: str | None) -> tuple[str | None, int | None, str | None]:
     """``(md5, size, path)`` of a single-output .dvc pointer's text (Nones when unreadable)."""
-    outs = _parse(text).get("outs")
-    if isinstance(outs, list) and len(outs) == 1 and isinstance(outs[0], dict):
-        out = outs[0]
-        md5, size, path = out.get("md5"), out.get("size"), out.get("path")
-        return (md5 if isinstance(md5, str) else None, size if isinstance(size, int) else None,
-                path if isinstance(path, str) else None)
-    return None, None, None
+    pointer = find_pointer(text)
+    return (pointer.md5, pointer.size, pointer.path) if pointer else (None, None, None)
 
 
 @dataclass
@@ -388,7 +384,7 @@ def pull_data(root: Path, pids: Iterable[str], remote: Remote, skip: set[str] = 
     Objects in ``skip`` (known not to be in the remote) are not asked for.
     Problems are warnings: the data checks then report the files as not checked.
     """
-    from site_builder.validation.data import PointerError, read_pointer
+    from site_builder.dvc.pointer import PointerError, read_pointer
 
     targets = []
     for pid in pids:

@@ -18,7 +18,6 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,9 +31,10 @@ from site_builder.catalog.model import PRODUCT_TYPES
 from site_builder.catalog.schema import SCHEMA_DIR
 from site_builder.catalog.settings import CatalogSettings, RemoteSettings
 from site_builder.catalog.source import PRODUCTS_DIR, paused_gc, read_product
+from site_builder.dvc.git import find_git_output
+from site_builder.dvc.pointer import read_pointer
 from site_builder.errors import DataFileError, PzError
 from site_builder.tables.summary import SUMMARY_FILE, read_summary
-from site_builder.validation.data import read_pointer
 
 __all__ = ["API_VERSION", "NOW", "ApiBuildError", "ProductRecord", "build_api", "collect_records",
            "product_entry", "read_history", "read_history_update", "read_record_parts", "remote_url",
@@ -174,17 +174,14 @@ def read_history(root: Path, *, since: str | None = None,
     the data) are left out. Outside a git repository, or without git, every history is empty; in
     a shallow clone it starts at the oldest commit fetched.
     """
-    command = ["git", "-c", "core.quotePath=off", "-c", "log.showRoot=true", "-c", "log.showSignature=false",
+    command = ["-c", "log.showRoot=true", "-c", "log.showSignature=false",
                "log", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--relative",
                "--src-prefix=a/", "--dst-prefix=b/", "--encoding=UTF-8", "-p", "--unified=0",
                f"--format={_GIT_FORMAT}", *([f"{since}..HEAD"] if since else []), "--", PRODUCTS_DIR, f":(exclude){PRODUCTS_DIR}/*/{SUMMARY_FILE}"]
-    try:
-        done = subprocess.run(command, cwd=root, capture_output=True, check=False)
-    except OSError:  # git is not installed
+    out = find_git_output(root, *command)
+    if out is None:  # not a git repository (or no commit yet, or no git)
         return {}
-    if done.returncode != 0:  # not a git repository (or no commit yet)
-        return {}
-    return _parse_log(done.stdout.decode("utf-8", "replace"), known or {})
+    return _parse_log(out.decode("utf-8", "replace"), known or {})
 
 
 def read_history_update(root: Path, head: str | None, known: dict[str, list[dict[str, Any]]]
@@ -208,12 +205,8 @@ def read_history_update(root: Path, head: str | None, known: dict[str, list[dict
 
 
 def _git(root: Path, *args: str) -> str | None:
-    """Output of a git command, None when it fails (or git is missing)."""
-    try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    except OSError:
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    out = find_git_output(root, *args)
+    return out.decode("utf-8", "replace").strip() if out is not None else None
 
 
 def _parse_log(text: str, known: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

@@ -320,7 +320,3 @@ def _messages(handler: BufferingHandler) -> tuple[str, ...]:
     """mkdocs' log records as ``warning: ...`` lines."""
     return tuple(f"{r.levelname.lower()}: {r.getMessage()}" for r in handler.buffer)
 
-
-def _row(*cells: str) -> str:
-    return "| " + " | ".join(cells) + " |"
-

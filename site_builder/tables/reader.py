@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from site_builder.catalog.model import TABLE_FORMATS, TEXT_FORMATS
 from site_builder.errors import DataFileError
 from site_builder.tables import fits as fitsreader
 from site_builder.tables import hdf5 as hdf5reader
@@ -66,8 +67,7 @@ __all__ = [
     "read_head",
 ]
 
-FORMATS = ("csv", "tsv", "text", "parquet", "fits", "hdf5", "votable")
-TEXT_FORMATS = ("csv", "tsv", "text")
+FORMATS = TABLE_FORMATS
 _NAMES = {"parquet": "Parquet", "fits": "FITS", "hdf5": "HDF5", "votable": "VOTable"}
 _MISSING_MAGIC = {
     "parquet": "no PAR1 magic",

@@ -6,106 +6,33 @@ product is checked in bounded memory.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from site_builder.catalog.issue import ERROR, WARNING, Issue, field_name
-from site_builder.catalog.model import PRODUCT_TYPES, ROLE_RANGES, TABLE_FORMATS
+from site_builder.catalog.issue import ERROR, WARNING, Issue, Reporter
+from site_builder.catalog.model import (
+    NUMERIC_ROLES,
+    PRODUCT_TYPES,
+    ROLE_RANGES,
+    SENTINEL_CANDIDATES,
+    TABLE_FORMATS,
+    TEXT_FORMATS,
+)
 from site_builder.catalog.rules import check_relative_path, resolve_inside
 from site_builder.catalog.schema import did_you_mean
 from site_builder.catalog.source import ProductSource
-from site_builder.catalog.yamlio import YamlError, read_yaml
+from site_builder.dvc.pointer import PointerError, md5_of, read_pointer
 from site_builder.errors import DataFileError
 from site_builder.tables.reader import ColumnInfo, detect_format, get_table_info, iter_batches
 
 # Values that often mean "no value" in photo-z tables; seen undeclared, they earn a hint.
-COMMON_SENTINELS = (99.0, -99.0, 999.0, -999.0, -1.0)
-_TEXT_FORMATS = {"csv", "tsv", "text"}
-_NUMERIC_ROLES = {"ra", "dec", "z", "z_err", "mag", "mag_err", "flux", "flux_err", "weight"}
-
-
-class PointerError(DataFileError):
-    """A ``.dvc`` pointer file is malformed (``line`` says where, when known)."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-@dataclass(frozen=True)
-class Pointer:
-    """The part of a ``.dvc`` file we use."""
-
-    md5: str
-    size: int | None
-    path: str
-
-
-def md5_of(path: Path, block: int = 1 << 20) -> str:
-    """md5 of a file, read in blocks (the hash DVC uses for single files)."""
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-_PLAIN_POINTER = re.compile(r"outs:\n- md5: (?P<md5>[0-9a-f]{32})\n  size: (?P<size>[0-9]{1,18})\n"
-                            r"  hash: md5\n  path: (?P<path>[A-Za-z0-9][A-Za-z0-9._-]*)\n")
-
-
-def read_pointer(path: Path) -> Pointer:
-    """Parse a single-output ``.dvc`` file.
-
-    Raises
-    ------
-    PointerError
-        Malformed YAML, or not exactly one output with an md5.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PointerError(f"DVC pointer cannot be read: {exc}") from None
-    # What `dvc add` (and pz) write, parsed without YAML: a tenth of the time, for large builds.
-    if (plain := _PLAIN_POINTER.fullmatch(text)) is not None:
-        return Pointer(plain["md5"], int(plain["size"]), plain["path"])
-    try:
-        doc = read_yaml(path)
-    except YamlError as exc:
-        raise PointerError(f"DVC pointer is not valid YAML: {exc.message}", exc.line) from None
-    outs = doc.data.get("outs") if isinstance(doc.data, dict) else None
-    if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
-        raise PointerError("DVC pointer must have exactly one entry under 'outs'", doc.line_of(("outs",)))
-    out = outs[0]
-    md5, rel = out.get("md5"), out.get("path")
-    if not isinstance(md5, str) or not isinstance(rel, str):
-        raise PointerError("DVC pointer entry needs 'md5' and 'path'", doc.line_of(("outs", 0)))
-    size = out.get("size")
-    return Pointer(md5, size if isinstance(size, int) else None, rel)
-
-
-class _Reporter:
-    def __init__(self, source: ProductSource) -> None:
-        self.source = source
-        self.issues: list[Issue] = []
-
-    def add(self, path: tuple, message: str, hint: str | None = None, *, rule: str, severity: str = ERROR) -> None:
-        doc = self.source.doc
-        line = doc.line_of(path) if doc else None
-        self.issues.append(
-            Issue(self.source.relpath, line, severity, message, field_name(path) or None, hint, self.source.folder, rule)
-        )
-
-    def add_file(self, file: str, line: int | None, message: str, hint: str | None, *, rule: str) -> None:
-        """A problem located in another file than product.yaml (e.g. a .dvc pointer)."""
-        self.issues.append(Issue(file, line, ERROR, message, None, hint, self.source.folder, rule))
+COMMON_SENTINELS = SENTINEL_CANDIDATES
+_TEXT_FORMATS = frozenset(TEXT_FORMATS)
+_NUMERIC_ROLES = NUMERIC_ROLES
 
 
 def check_data(source: ProductSource, root: Path, trusted_summary: dict | None = None) -> list[Issue]:
@@ -115,7 +42,7 @@ def check_data(source: ProductSource, root: Path, trusted_summary: dict | None =
     computed from these very files, never one read from disk) lets the value
     checks skip their pass over the data when its ranges are plausible.
     """
-    rep = _Reporter(source)
+    rep = Reporter(source)
     data = source.data
     files = data.get("files")
     if not isinstance(files, list):
@@ -141,7 +68,7 @@ def check_data(source: ProductSource, root: Path, trusted_summary: dict | None =
     return rep.issues
 
 
-def _locate(rep: _Reporter, source: ProductSource, index: int, rel: str, folder_rel: str) -> Path | None:
+def _locate(rep: Reporter, source: ProductSource, index: int, rel: str, folder_rel: str) -> Path | None:
     """The workspace file to check, or None (after reporting) when it cannot be checked."""
     local = source.dir / rel
     pointer_path = source.dir / f"{rel}.dvc"
@@ -181,7 +108,7 @@ def _locate(rep: _Reporter, source: ProductSource, index: int, rel: str, folder_
     return local
 
 
-def _check_table(rep: _Reporter, index: int, local: Path, fmt: str | None, table: Any,
+def _check_table(rep: Reporter, index: int, local: Path, fmt: str | None, table: Any,
                  data: dict | None, known: dict | None = None) -> None:
     at = ("files", index)
     name = local.name
@@ -278,7 +205,7 @@ def _dtype_problem(col: dict, actual: ColumnInfo) -> tuple[str, str | None] | No
     return None
 
 
-def _check_values(rep: _Reporter, local: Path, fmt: str | None, table: str | None,
+def _check_values(rep: Reporter, local: Path, fmt: str | None, table: str | None,
                   columns: Iterable[tuple[int, dict, ColumnInfo]]) -> None:
     """Stream the columns whose role has a plausible range and report values outside it."""
     wanted = [(i, c) for i, c, info in columns if c.get("role") in ROLE_RANGES and not info.shape]

@@ -47,7 +47,7 @@ def metadata_key(data: dict, entry: dict) -> str:
 
 def pointer_md5(folder: Path, name: str) -> str | None:
     """md5 recorded in ``<name>.dvc``, or None (no pointer, or an unreadable one: validate reports that)."""
-    from site_builder.validation.data import read_pointer
+    from site_builder.dvc.pointer import read_pointer
 
     pointer = folder / f"{name}.dvc"
     if not pointer.is_file():
@@ -68,8 +68,8 @@ def summarize_product(folder: Path, data: dict, md5s: dict[str, str] | None = No
     their data is not in the workspace. Files named in ``skip`` are left
     for the caller to fill in.
     """
+    from site_builder.dvc.pointer import md5_of
     from site_builder.tables.reader import get_table_info
-    from site_builder.validation.data import md5_of
 
     wanted = summarized_files(data)
     if not wanted:

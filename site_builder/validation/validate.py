@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from site_builder.catalog.catalog import Catalog, as_catalog
 from site_builder.catalog.issue import ERROR, Issue
+from site_builder.catalog.model import is_valid_id
 from site_builder.catalog.rules import (
     REFERENCE_FIELDS,
     check_cycles,
@@ -36,7 +36,6 @@ from site_builder.catalog.source import (
 from site_builder.catalog.yamlio import YamlDocument
 from site_builder.validation.summaries import check_summary
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Below this many products a worker pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
 
@@ -86,7 +85,7 @@ def _check_source(source: ProductSource, root: Path, data: bool, trusted_summary
             )
 
             issues += check_data(source, root, trusted_summary)
-    if not _SLUG.match(folder):
+    if not is_valid_id(folder):
         issues.append(Issue(source.relpath, None, ERROR, f"folder name {folder!r} is not a valid product id",
                             None, "rename the folder to a lowercase slug such as 'dc2-training-9816'",
                             folder, "id.folder"))
