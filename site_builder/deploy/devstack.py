@@ -168,6 +168,8 @@ def start_stack(root: Path, run_dir: Path, *, port: int | None = None, site_dir:
     StackError
         The port is taken, nginx is missing, or a process did not come up.
     """
+    # Long on purpose: one start-up sequence (site, remote copy, ports, tokens, config, three
+    # processes) whose cleanup on failure must see every step; most of the length is the docstring.
     root = root.resolve()
     run_dir = run_dir.resolve()
     existing = running_stack(run_dir)

@@ -101,6 +101,8 @@ def plan_add(catalog: Catalog | Path, req: AddRequest, *, scan: bool = True,
     IngestError
         With a message that says what is wrong and how to fix it.
     """
+    # Long on purpose: every check that must pass before anything is written, in the order a user
+    # fixes them (id, release, file, format, columns); splitting it would scatter that order.
     catalog = as_catalog(catalog)
     root = catalog.root
     ptype = PRODUCT_TYPES[req.product_type]

@@ -44,6 +44,8 @@ def update_product(catalog: Catalog | Path, pid: str, file: Path, *, progress: C
     The metadata is kept (``updated`` is set to today); the declared columns
     must all still exist in the new file. Atomic like :func:`execute_add`.
     """
+    # Long on purpose: one atomic transaction (stage, copy, summarise, validate, cache, swap) whose
+    # try/except must cover every step; the docstring and the rollback are a third of it.
     from site_builder.dvc.pointer import read_pointer
 
     catalog = as_catalog(catalog)

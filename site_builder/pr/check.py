@@ -183,6 +183,8 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
     UsageError
         Unknown ``base_ref`` or not a git repository.
     """
+    # Long on purpose: one pass over the change (touched paths, blobs, permissions, remote, data,
+    # summary) sharing its gathered state; the docstring is a quarter of it.
     base, head = resolve_base(root, base_ref)
     changes = changed_paths(root, base, head)
     touched: dict[str, _Touched] = {}
