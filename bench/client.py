@@ -4,7 +4,7 @@ Generates (once, cached in --workdir) a 10-million-row table like a large object
 (id int64 above 2**53, ra, dec float64, z and five magnitudes float32; about 300 MB of Parquet),
 publishes it as a one-product catalogue (its JSON API documents written here, the object
 under files/md5/ of a DVC remote folder) and starts the real stack on it
-(``site_builder.devstack``: nginx with auth_request to the dev Gafaelfawr). Then, in one run,
+(``site_builder.deploy.devstack``: nginx with auth_request to the dev Gafaelfawr). Then, in one run,
 alternating so that machine load hits every side alike, medians of --runs runs:
 
 (a) ``curl`` with the token into a file, then ``pandas.read_parquet`` of that file;
@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO))
 from benchenv import print_environment  # noqa: E402
 
 from pzclient import open_catalog  # noqa: E402
-from site_builder.devstack import start_stack  # noqa: E402
+from site_builder.deploy.devstack import start_stack  # noqa: E402
 
 ROWS = 10_000_000
 PRODUCT = "bench-objects-10m"

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from benchenv import print_environment  # noqa: E402
 
-from site_builder.devstack import Stack, start_stack  # noqa: E402
+from site_builder.deploy.devstack import Stack, start_stack  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -32,7 +32,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from site_builder.productsummary import metadata_key  # noqa: E402
+from site_builder.validation.summaries import metadata_key  # noqa: E402
 
 SAMPLES = sorted(p.name for p in (REPO / "products").iterdir() if (p / "product.yaml").is_file())
 KEEP = (".dvc", "README.md")  # and summary.json, whose metadata keys follow the new columns

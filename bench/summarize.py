@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from benchenv import print_environment  # noqa: E402
 
-from site_builder.summary import summarize_file  # noqa: E402
+from site_builder.tables.summary import summarize_file  # noqa: E402
 
 ROWS = 10_000_000
 CHUNK = 1_000_000

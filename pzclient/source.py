@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,16 +25,12 @@ from .http import HttpClient, origin
 
 __all__ = ["PRODUCT_TYPES", "LocalSource", "SiteSource", "read_token"]
 
-#: The seven product types (name, display name, tabular), as in site_builder.model; a test keeps
-#: both in step (the client must not import the builder).
-PRODUCT_TYPES = (
-    ("redshift_catalog", "Reference Redshift Catalog", True),
-    ("training_set", "Training Set", True),
-    ("training_results", "Training Results", False),
-    ("validation_results", "Validation Results", False),
-    ("photoz_estimates", "Photo-z Estimates", False),
-    ("object_catalog", "Object Catalog", True),
-    ("other", "Other", False),
+#: The product types (name, display name, tabular) for catalogues read from a clone (a site's
+#: JSON API lists its own). The client must not import the builder, so this comes from
+#: product_types.json, written from site_builder/catalog/model.py (a test keeps both in step).
+PRODUCT_TYPES = tuple(
+    (t["name"], t["display_name"], t["tabular"])
+    for t in json.loads((Path(__file__).parent / "product_types.json").read_text(encoding="utf-8"))
 )
 #: Token file read when neither ``token=`` nor ``$ACCESS_TOKEN`` is given.
 DEFAULT_TOKEN_FILE = Path("~/.config/pzclient/token")

@@ -1,6 +1,6 @@
 """Exceptions shown to users without a traceback.
 
-Library code raises these (or returns lists of :class:`site_builder.issue.Issue`);
+Library code raises these (or returns lists of :class:`site_builder.catalog.issue.Issue`);
 only the CLI decides how to print them and which exit code to use.
 """
 

@@ -7,7 +7,7 @@ test just names the fixture::
         requests_get(stack.url + "/api/v1/index.json",
                      headers={"Authorization": f"Bearer {stack.tokens['read']}"})
 
-``stack`` is a frozen :class:`site_builder.devstack.Stack` with (stable interface):
+``stack`` is a frozen :class:`site_builder.deploy.devstack.Stack` with (stable interface):
 
 ``url``
     the proxy, e.g. ``http://127.0.0.1:41234`` (site at ``/``, JSON API at ``/api/v1/``)
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.devstack import Stack, start_stack
+from site_builder.deploy.devstack import Stack, start_stack
 
 REPO = Path(__file__).resolve().parent.parent
 

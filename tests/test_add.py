@@ -75,7 +75,7 @@ CASES = [
 
 @pytest.mark.parametrize("rel,ptype,extra,roles,sentinels", CASES, ids=[c[0].split("/")[1] for c in CASES])
 def test_add_sample_file_gives_a_valid_product(repo, rel, ptype, extra, roles, sentinels):
-    from site_builder.yamlio import read_yaml
+    from site_builder.catalog.yamlio import read_yaml
 
     source = sample(rel)
     before = md5(source)

@@ -18,14 +18,14 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
-from site_builder.api import (
+from site_builder.catalog.yamlio import read_yaml
+from site_builder.site.api import (
     API_SCHEMA_DIR,
     SCHEMA_NAMES,
     ApiBuildError,
     build_api,
     collect_records,
 )
-from site_builder.yamlio import read_yaml
 
 from .conftest import REPO
 

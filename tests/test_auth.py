@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from site_builder.devstack import free_port, new_token, start_stack
+from site_builder.deploy.devstack import free_port, new_token, start_stack
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

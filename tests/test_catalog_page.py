@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.catalog import read_product
-from site_builder.site import build_site
+from site_builder.catalog.source import read_product
+from site_builder.site.build import build_site
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from sitegen import synthetic_products

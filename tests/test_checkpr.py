@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from site_builder.cli import cli
+from site_builder.cli.main import cli
 
 from .conftest import CORPUS, DVC, empty_catalog_repo, sh
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from site_builder.cli import cli
+from site_builder.cli.main import cli
 
 from .conftest import CORPUS, REPO
 
@@ -154,7 +154,7 @@ def test_provenance_loop(make_catalog):
 
 
 def test_parallel_and_serial_runs_agree(make_catalog):
-    from site_builder.validate import PARALLEL_THRESHOLD, validate_catalog
+    from site_builder.validation.validate import PARALLEL_THRESHOLD, validate_catalog
 
     root = make_catalog(*(CORPUS / "invalid").iterdir())
     products = root / "products"

@@ -129,7 +129,7 @@ def test_installable_alone(tmp_path):
 
 
 def test_product_types_in_step_with_the_builder():
-    from site_builder.model import PRODUCT_TYPES as BUILDER
+    from site_builder.catalog.model import PRODUCT_TYPES as BUILDER
 
     assert [(t.name, t.display_name, t.tabular) for t in BUILDER.values()] == list(PRODUCT_TYPES)
 

@@ -1,5 +1,5 @@
 """pzclient end to end against the real stack: nginx with Gafaelfawr-compatible auth, the site
-and JSON API built by ``pz build``, and the DVC HTTP remote (``site_builder.devstack``).
+and JSON API built by ``pz build``, and the DVC HTTP remote (``site_builder.deploy.devstack``).
 
 ``stack`` (tests/stack.py) serves this repository as it is; ``served`` is a second stack on a
 clone in which ``pzserver-upload-example`` has a second version (fixture ``client_repo``), so
@@ -33,7 +33,7 @@ NOTEBOOK = REPO / "docs" / "client-tutorial.ipynb"
 @pytest.fixture(scope="session")
 def served(client_repo, client_site, tmp_path_factory):  # noqa: F811
     """The real stack (nginx + dev Gafaelfawr + DVC remote) serving ``client_repo``."""
-    from site_builder.devstack import start_stack
+    from site_builder.deploy.devstack import start_stack
 
     running = start_stack(REPO, tmp_path_factory.mktemp("client-stack"), site_dir=client_site,
                           remote_src=client_repo / "dvc-remote")

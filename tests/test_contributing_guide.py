@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from click.testing import CliRunner
 
-from site_builder.cli import cli
+from site_builder.cli.main import cli
 
 from .conftest import CORPUS, DVC, REPO, empty_catalog_repo, sh
 from .test_workflows import _check_dvc, _check_pz, _commands, _make_targets
@@ -150,7 +150,7 @@ def _owners(path: str, rules: list[tuple[str, list[str]]]) -> list[str]:
 
 
 def test_codeowners_covers_catalog_settings_and_every_official_product():
-    from site_builder.catalog import iter_product_folders, read_product
+    from site_builder.catalog.source import iter_product_folders, read_product
 
     rules = _codeowners()
     team = "@lsst-pz/pz-coordination"

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from site_builder.cli import cli
-from site_builder.datacheck import _RangeStats
+from site_builder.cli.main import cli
+from site_builder.validation.data import _RangeStats
 
 
 def test_masked_values_are_missing_not_zero_or_garbage():

@@ -20,7 +20,8 @@ import jsonschema
 import pytest
 import yaml
 
-from site_builder.deploy import (
+from site_builder.deploy.devstack import find_nginx, free_port
+from site_builder.deploy.nginx import (
     TEMPLATE,
     DeployConfigError,
     build_csp,
@@ -28,7 +29,6 @@ from site_builder.deploy import (
     load_proxy_settings,
     render_nginx_config,
 )
-from site_builder.devstack import find_nginx, free_port
 from tests.conftest import REPO
 
 K8S = REPO / "deploy" / "kubernetes"
@@ -128,7 +128,7 @@ def test_the_pod_is_only_reachable_from_the_ingress_and_runs_unprivileged():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    from site_builder.site import build_site
+    from site_builder.site.build import build_site
 
     return build_site(REPO, tmp_path_factory.mktemp("deploy") / "site").out
 
@@ -216,7 +216,7 @@ def test_csp_needs_a_built_site(tmp_path):
 def test_pz_nginx_config_writes_the_cluster_config(tmp_path, site):
     from click.testing import CliRunner
 
-    from site_builder.cli import cli
+    from site_builder.cli.main import cli
 
     out = tmp_path / "nginx.conf"
     result = CliRunner().invoke(cli, ["--repo", str(REPO), "nginx-config", "--site", str(site), "--out", str(out),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from site_builder.cli import cli
+from site_builder.cli.main import cli
 
 from .conftest import CORPUS, DVC, empty_catalog_repo, sh
 
@@ -78,7 +78,7 @@ def test_pointer_for_another_file_is_reported(repo):
 
 def test_sample_remote_holds_every_committed_pointer():
     """The shipped sample remote (plus the fetched GPL file) can satisfy `dvc pull` offline."""
-    from site_builder.datacheck import read_pointer
+    from site_builder.dvc.pointer import read_pointer
 
     from .conftest import REPO
 

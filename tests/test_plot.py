@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.plot import render_magnitudes, render_sky_map, render_z_histogram
+from site_builder.site.plot import render_magnitudes, render_sky_map, render_z_histogram
 
 REPO = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.api import ProductRecord
-from site_builder.datacheck import read_pointer
-from site_builder.productpage import render_product_page
-from site_builder.site import build_site
+from site_builder.catalog.settings import CatalogSettings
+from site_builder.dvc.pointer import read_pointer
+from site_builder.site.api import ProductRecord
+from site_builder.site.build import build_site
+from site_builder.site.productpage import render_product_page
 from tests.test_site import (
     HOSTILE_YAML,
     REPO,
@@ -172,7 +173,7 @@ def test_history_offers_each_version() -> None:
         [{"path": "a.csv", "role": "main", "format": "csv", "size": 2048, "md5": "0" * 32}], [],
         [{"commit": "c0ffee" * 6 + "c0ff", "date": "2026-11-20T10:00:00+00:00", "author": "Ann <b>",
           "message": "Fix `x` | <script>alert(1)</script>", "md5s": {"a.csv": "1" * 32}}])
-    page = render_product_page(record, {"repository_url": REPOSITORY}).body
+    page = render_product_page(record, CatalogSettings(repository_url=REPOSITORY)).body
     history = page[page.index('id="version-history"'):]
     assert "2026-11-20" in history and "1" * 32 in history
     assert "--rev " + "c0ffee" * 6 + "c0ff" in history

@@ -256,7 +256,7 @@ def test_auth_answers_are_cached_per_credentials(stack):
 
 
 def test_stack_start_is_idempotent_and_stop_ends_every_process(tmp_path, stack):
-    from site_builder.devstack import running_stack, start_stack, stop_stack
+    from site_builder.deploy.devstack import running_stack, start_stack, stop_stack
 
     first = start_stack(REPO, tmp_path / "run", site_dir=stack.site_dir)
     again = start_stack(REPO, tmp_path / "run", site_dir=stack.site_dir)

@@ -14,9 +14,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from site_builder import textreader
 from site_builder.errors import DataFileError
-from site_builder.reader import (
+from site_builder.tables import text as textreader
+from site_builder.tables.reader import (
     FORMATS,
     ColumnInfo,
     detect_format,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from site_builder.catalog import iter_product_folders, read_product
-from site_builder.model import PRODUCT_TYPES, ROLE_UCDS, TABLE_FORMATS
-from site_builder.schema import SchemaChecker, load_schema
-from site_builder.yamlio import YamlError, read_yaml
+from site_builder.catalog.model import PRODUCT_TYPES, ROLE_UCDS, TABLE_FORMATS
+from site_builder.catalog.schema import SchemaChecker, load_schema
+from site_builder.catalog.source import iter_product_folders, read_product
+from site_builder.catalog.yamlio import YamlError, read_yaml
 
 from .conftest import CORPUS, REPO
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.catalog import iter_product_folders, read_product
-from site_builder.site import NOTICE, SiteBuildError, build_site
+from site_builder.catalog.source import iter_product_folders, read_product
+from site_builder.site.build import NOTICE, SiteBuildError, build_site
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_IDS = iter_product_folders(REPO)
@@ -207,7 +207,7 @@ def test_strict_build_fails_on_a_broken_link_and_names_it(tmp_path: Path) -> Non
 
 
 def test_serve_site_serves_the_built_folder_until_ctrl_c(demo_site: Path) -> None:
-    code = "import sys; from pathlib import Path; from site_builder.site import serve_site; " \
+    code = "import sys; from pathlib import Path; from site_builder.site.build import serve_site; " \
            "serve_site(Path(sys.argv[1]), port=0)"
     server = subprocess.Popen([sys.executable, "-c", code, str(demo_site)], stdout=subprocess.PIPE, text=True)
     try:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from site_builder import productbuild
-from site_builder import site as site_module
-from site_builder.linkcheck import check_links
-from site_builder.site import SiteBuildError, build_site
+from site_builder.site import build as site_module
+from site_builder.site import incremental as productbuild
+from site_builder.site.build import SiteBuildError, build_site
+from site_builder.site.linkcheck import check_links
 from tests.test_api import _assert_api_valid
 from tests.test_productpage import commit_all, copy_data_descriptions
 from tests.test_site import HOSTILE_YAML, REPO, SAMPLE_IDS, add_product, make_catalogue

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from site_builder.catalog import iter_product_folders, read_product
-from site_builder.cli import cli
+from site_builder.catalog.source import iter_product_folders, read_product
+from site_builder.cli.main import cli
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from site_builder.catalog import read_product
-from site_builder.model import PRODUCT_TYPES, ROLE_UCDS
-from site_builder.schema import load_schema
-from site_builder.site import build_site
+from site_builder.catalog.model import PRODUCT_TYPES, ROLE_UCDS
+from site_builder.catalog.schema import load_schema
+from site_builder.catalog.source import read_product
+from site_builder.site.build import build_site
 from tests.test_site import REPO, SAMPLE_IDS, add_product, make_catalogue, nav_html, text_of
 
 SAMPLES = [read_product(REPO, pid).data for pid in SAMPLE_IDS]

@@ -13,9 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
 
-from site_builder import summary as summary_module
+from site_builder.catalog.yamlio import read_yaml
 from site_builder.errors import DataFileError
-from site_builder.summary import (
+from site_builder.tables import stats as stats_module
+from site_builder.tables import summary as summary_module
+from site_builder.tables.summary import (
     CELL_AREA_DEG2,
     RESERVOIR,
     SUMMARY_FILE,
@@ -23,7 +25,6 @@ from site_builder.summary import (
     summarize_file,
     write_summary,
 )
-from site_builder.yamlio import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 QS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -194,7 +195,7 @@ def test_all_sky_map_is_stored_coarser_but_area_stays_fine(tmp_path: Path) -> No
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     path = write_parquet(tmp_path / "allsky.parquet", {"ra": ra, "dec": dec})
     sky = summarize_file(path, columns=[{"name": "ra", "role": "ra"}, {"name": "dec", "role": "dec"}])["sky"]
-    assert len(sky["cells"]) <= summary_module.MAX_SKY_CELLS
+    assert len(sky["cells"]) <= stats_module.MAX_SKY_CELLS
     assert sky["ra_bins"] < 360 and 360 % sky["ra_bins"] == 0 and 180 % sky["sindec_bins"] == 0
     assert sum(c[2] for c in sky["cells"]) == n
     assert abs(sky["area_deg2"] - 41252.96) < 0.01 * 41252.96  # every fine cell is hit
@@ -407,7 +408,7 @@ def test_rubin_ids_and_bpz_pdfs() -> None:
 
 
 def test_reservoir_keeps_the_rows_with_the_smallest_keys_in_bounded_memory() -> None:
-    sampler = summary_module._Sampler(1000)
+    sampler = stats_module.Sampler(1000)
     sizes = []
     for n in (700, 5000, 3, 20_000, 12_345):
         sampler.select(n)
@@ -415,7 +416,7 @@ def test_reservoir_keeps_the_rows_with_the_smallest_keys_in_bounded_memory() -> 
         if sampler.due():
             sampler.merge()
     sampler.merge()
-    replay = np.random.default_rng(summary_module._SEED).random(700 + 5000 + 3 + 20_000 + 12_345)
+    replay = np.random.default_rng(stats_module._SEED).random(700 + 5000 + 3 + 20_000 + 12_345)
     assert np.array_equal(np.sort(sampler.keys), np.sort(replay)[:1000])
     assert max(sizes) <= 1500 + 20_000  # one chunk's candidates at most wait beyond the bound
 
@@ -438,6 +439,6 @@ def test_reservoir_values_belong_to_the_sampled_rows(tmp_path: Path) -> None:
     n = RESERVOIR + 150_000
     path = write_parquet(tmp_path / "rows.parquet", {"row": np.arange(n, dtype=np.int64)})
     got = column(summarize_file(path, batch_rows=100_000), "row")["quantiles"]
-    keys = np.random.default_rng(summary_module._SEED).random(n)  # the generator's draw, one key per row
+    keys = np.random.default_rng(stats_module._SEED).random(n)  # the generator's draw, one key per row
     sampled = np.argpartition(keys, RESERVOIR - 1)[:RESERVOIR]
     assert got == {f"{q:g}": int(np.quantile(sampled, q, method="nearest")) for q in QS}

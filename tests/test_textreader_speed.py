@@ -1,6 +1,6 @@
 """The pyarrow fast path for text tables gives what the Python reference gives.
 
-:mod:`site_builder.csvfast` must reproduce :mod:`site_builder.textreader`
+:mod:`site_builder.tables.csvfast` must reproduce :mod:`site_builder.tables.text`
 exactly (row count, dtypes, batches) or give up with ``Unsupported`` so that the
 reference runs; errors are the reference's, with their physical line numbers.
 Files are read with a tiny pyarrow block size so that every table spans many
@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
-from site_builder import csvfast, textreader
 from site_builder.errors import DataFileError
-from site_builder.reader import detect_format, get_table_info, iter_batches
+from site_builder.tables import csvfast
+from site_builder.tables import text as textreader
+from site_builder.tables.reader import detect_format, get_table_info, iter_batches
 
 BIG_IDS = [2**53 + 1, 9007199254740993, 1650753981384753153, 2**53 + 3, 2**63 - 1, -(2**63)]
 

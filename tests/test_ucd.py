@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from astropy.io.votable.ucd import parse_ucd
 
-from site_builder.ucd import _fast_valid, _vocabulary, check_ucd
+from site_builder.catalog.ucd import _fast_valid, _vocabulary, check_ucd
 
 
 def _astropy_valid(text: str) -> bool:

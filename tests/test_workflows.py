@@ -13,7 +13,7 @@ import click
 import pytest
 import yaml
 
-from site_builder.cli import cli
+from site_builder.cli.main import cli
 
 from .conftest import REPO, sh
 

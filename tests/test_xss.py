@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from site_builder.linkcheck import check_links
-from site_builder.site import build_site
+from site_builder.site.build import build_site
+from site_builder.site.linkcheck import check_links
 from tests.conftest import needs_browser
 from tests.test_catalog_page import page, serve  # noqa: F401 (fixture)
 from tests.test_productpage import copy_data_descriptions

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from site_builder.yamlio import YamlError, parse_yaml, read_yaml
+from site_builder.catalog.yamlio import YamlError, parse_yaml, read_yaml
 
 
 def test_lines_of_keys_and_items():

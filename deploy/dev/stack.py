@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from site_builder.devstack import StackError, running_stack, start_stack, stop_stack
+from site_builder.deploy.devstack import StackError, running_stack, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "deploy" / "dev" / "run"
