@@ -73,6 +73,7 @@ def time_full(root: Path, site: Path, work: Path, runs: int) -> tuple[list[float
         shutil.rmtree(site, ignore_errors=True)
         settle(site)
         full.append(run(BIN / "pz", "--repo", root, "build", "--out", site, "--no-cache"))
+        shutil.rmtree(config.parent / "site", ignore_errors=True)  # as for pz: removing the old site is not timed
         plain.append(run(BIN / "mkdocs", "build", "-q", "-f", config))
     return full, plain
 
