@@ -9,6 +9,7 @@ mean" hint when it is missing, is written here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from site_builder.catalog.issue import Issue
@@ -91,13 +92,9 @@ class Catalog:
         """What the cross-reference rules need: the releases and the type of each product."""
         return CatalogContext(releases=self.releases, types=types)
 
-    @property
+    @cached_property
     def _folder_set(self) -> frozenset[str]:
-        cached = self.__dict__.get("_folders_cache")
-        if cached is None:
-            cached = frozenset(self.folders)
-            object.__setattr__(self, "_folders_cache", cached)
-        return cached
+        return frozenset(self.folders)
 
 
 def load_catalog(root: Path | None = None) -> Catalog:

@@ -39,9 +39,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from site_builder.catalog.catalog import load_catalog
+from site_builder.catalog.catalog import Catalog, load_catalog
 from site_builder.catalog.issue import ERROR, WARNING, Issue
 from site_builder.catalog.rules import check_cycles, check_references
+from site_builder.catalog.settings import CatalogSettings
 from site_builder.catalog.source import (
     CATALOG_FILE,
     PRODUCT_FILE,
@@ -209,7 +210,7 @@ def check_pr(root: Path, base_ref: str, author: str | None = None, *, data: bool
         t.head_text = blobs[f"{head}:{PRODUCTS_DIR}/{t.pid}/{PRODUCT_FILE}"]
     # Deny by default: admins come from the base revision only (none if it has no readable list).
     settings = _parse(blobs[f"{base}:{CATALOG_FILE}"])
-    admins = [a for a in settings.get("admins") or [] if isinstance(a, str)]
+    admins = list(CatalogSettings.from_mapping(settings).admins)
 
     issues: list[Issue] = []
     products: list[ProductChange] = []
@@ -415,17 +416,18 @@ def _validate(root: Path, pids: list[str], *, data: bool, wide: bool) -> tuple[l
     """
     issues: list[Issue] = []
     checked = 0
+    catalog = load_catalog(root)  # read once for every check below
     if wide:
-        report = validate_catalog(root, None, data=False)
+        report = validate_catalog(catalog, None, data=False)
         issues += report.issues
         checked = report.checked
     if pids and (data or not wide):
         for pid in pids:
             # The product in place, checked as `pz add` checks a new one: its own rules and data,
             # and its references resolved by reading only the products it names.
-            issues += validate_product_folder(root, root / PRODUCTS_DIR / pid, pid, data=data).issues
+            issues += validate_product_folder(catalog, root / PRODUCTS_DIR / pid, pid, data=data).issues
         issues += cycle_issues(root, pids)
-        issues += referrer_issues(root, pids)
+        issues += referrer_issues(catalog, pids)
         checked = max(checked, len(pids))
     return issues, checked
 
@@ -446,12 +448,12 @@ def cycle_issues(root: Path, pids: list[str]) -> list[Issue]:
     return check_cycles(list(sources.values()))
 
 
-def referrer_issues(root: Path, pids: list[str]) -> list[Issue]:
+def referrer_issues(catalog: Catalog, pids: list[str]) -> list[Issue]:
     """References from untouched products to the touched ones (e.g. a validation_set whose type changed).
 
     Only the product files that mention a touched id are parsed.
     """
-    folders = iter_product_folders(root)
+    root, folders = catalog.root, catalog.folders
     touched = set(pids)
     needles = [pid.encode() for pid in pids]
     base = root / PRODUCTS_DIR
@@ -467,7 +469,6 @@ def referrer_issues(root: Path, pids: list[str]) -> list[Issue]:
             hits.append(read_product(root, folder))
     if not hits:
         return []
-    catalog = load_catalog(root)
     types: dict[str, str | None] = dict.fromkeys(folders)
     for source in hits:
         data = source.data

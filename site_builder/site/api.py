@@ -37,7 +37,7 @@ from site_builder.errors import DataFileError, PzError
 from site_builder.tables.summary import SUMMARY_FILE, read_summary
 
 __all__ = ["API_VERSION", "NOW", "ApiBuildError", "ProductRecord", "build_api", "collect_records",
-           "product_entry", "read_history", "read_history_update", "read_record_parts", "remote_url",
+           "product_entry", "read_history", "read_history_update", "read_record_parts",
            "render_get", "render_product_json", "write_api_listings"]
 
 API_VERSION = "v1"
@@ -143,11 +143,6 @@ def read_record_parts(root: Path, folder: str, remote: str | None
     except DataFileError as err:
         raise ApiBuildError(f"{PRODUCTS_DIR}/{folder}: error: {err}") from None
     return source.data, summary, files
-
-
-def remote_url(settings: CatalogSettings) -> str | None:
-    """The DVC remote's URL from catalog.yaml, without a trailing slash."""
-    return settings.remote_url
 
 
 def _file_entry(folder: Path, entry: dict[str, Any], remote: str | None) -> dict[str, Any]:
